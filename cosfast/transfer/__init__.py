@@ -1,0 +1,1 @@
+"""Transfer layer: planning parts, the CurlMulti engine, retries, resume records."""

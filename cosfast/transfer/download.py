@@ -1,0 +1,312 @@
+"""One object to one local file: plan, resume, fetch through the engine, verify, publish.
+
+The order is the point: preallocate (ENOSPC before any byte moves) -> fetch every part with its
+CRC computed as it lands -> combine the part CRCs -> compare with the server's -> optional fsync
+-> rename onto the destination -> delete the resume record. A file that fails any check is
+never published.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from cosfast import partwriter
+from cosfast.crc64 import crc64_combine, crc64_file
+from cosfast.transfer.engine import EngineOptions, RangeJob, RequestBuilder, TransferEngine
+from cosfast.transfer.errors import ObjectChangedError, TransferError
+from cosfast.transfer.plan import Part, choose_part_size, split
+from cosfast.transfer.record import CorruptRecordError, ObjectIdentity, ResumeRecord
+
+logger = logging.getLogger("cosfast.download")
+
+# Names longer than this get a hashed temp name, so ".<name>.cosfast.tmp" stays under NAME_MAX.
+_MAX_PLAIN_NAME = 200
+
+
+class DownloadError(Exception):
+    """A download failed for a reason that is not a transfer error (checks, locks, local files)."""
+
+
+class CrcMismatchError(DownloadError):
+    """The bytes received do not have the CRC-64 the server announced."""
+
+
+class DownloadLockedError(DownloadError):
+    """Another download to the same destination is running."""
+
+
+class UnverifiedDownloadWarning(UserWarning):
+    """EnableCRC=True, but the object has no x-cos-hash-crc64ecma to compare with."""
+
+
+@dataclass(frozen=True)
+class DownloadOptions:
+    """How to download one object (the SDK's download_file parameters, in transfer terms)."""
+
+    part_size_mib: int = 20
+    max_connections: int = 5
+    max_part_count: int = 10000
+    enable_crc: bool = False
+    record_dir: Optional[str] = None
+    use_temp_file: bool = True
+    fsync: bool = False
+    # Seconds between resume-record saves (each one fdatasyncs the temp file first).
+    record_interval: float = 2.0
+    progress_callback: Optional[Callable[[int, int], None]] = None
+    engine: EngineOptions = EngineOptions()
+
+
+@dataclass(frozen=True)
+class LocalPaths:
+    """Where one download keeps its files; temp and lock sit next to the destination so the
+    final rename stays on one file system."""
+
+    dest: str
+    temp: str
+    lock: str
+    record: str
+
+    @classmethod
+    def for_destination(cls, dest: str, identity: ObjectIdentity, record_dir: Optional[str]) -> "LocalPaths":
+        dest = os.path.abspath(dest)
+        folder, name = os.path.split(dest)
+        if not name:
+            raise DownloadError(f"destination {dest!r} names a folder, not a file")
+        stem = f".{name}.cosfast" if len(name) <= _MAX_PLAIN_NAME else \
+            f".cosfast-{hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:32]}"
+        base = os.path.join(folder, stem)
+        if record_dir:
+            digest = hashlib.md5(dest.encode("utf-8", "surrogateescape")).hexdigest()
+            key_digest = hashlib.md5(identity.key.encode("utf-8", "surrogateescape")).hexdigest()
+            record = os.path.join(record_dir, f"{identity.bucket}_{key_digest}.{digest}.cosfast-resume")
+        else:
+            record = base + ".resume"
+        return cls(dest=dest, temp=base + ".tmp", lock=base + ".lock", record=record)
+
+
+class _DestinationLock:
+    """An exclusive flock on a lock file beside the destination: a second download to the same
+    file is refused instead of interleaving writes into the same temp file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: Optional[int] = None
+
+    def __enter__(self) -> "_DestinationLock":
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DownloadLockedError(
+                f"another download to {self.path[:-len('.lock')]!r} is running (lock {self.path!r} is held)"
+            ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Unlink before unlocking: a waiter that opened the old inode gets the lock on a file that
+        # no longer has a name, so it must re-check; downloads use LOCK_NB and fail fast instead.
+        _unlink_quietly(self.path)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class _ObjectDownload:
+    """The owner of one object's jobs: collects part CRCs and saves resume records."""
+
+    def __init__(self, record: Optional[ResumeRecord], record_path: str, temp: "partwriter.TempFile",
+                 interval: float) -> None:
+        self.failed: Optional[BaseException] = None
+        self.record = record
+        self._record_path = record_path
+        self._temp = temp
+        self._interval = interval
+        self._last_save = time.monotonic()
+        self._unsaved = False
+        self.part_crcs: dict[int, tuple[int, int]] = dict(record.parts) if record else {}
+
+    def part_done(self, job: RangeJob) -> None:
+        self.part_crcs[job.part.index] = (job.part.length, job.sink.crc)
+        if self.record is not None:
+            self.record.parts[job.part.index] = (job.part.length, job.sink.crc)
+            self._unsaved = True
+            if time.monotonic() - self._last_save >= self._interval:
+                self.save_record()
+
+    def part_failed(self, job: RangeJob, error: BaseException) -> None:
+        self.failed = error
+
+    def save_record(self, *, force: bool = False) -> None:
+        if self.record is None or not (self._unsaved or force):
+            return
+        # The record may only list parts whose bytes are on disk.
+        self._temp.fdatasync()
+        self.record.save(self._record_path)
+        self._last_save = time.monotonic()
+        self._unsaved = False
+
+
+def download_object(identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
+                    options: DownloadOptions, engine: Optional[TransferEngine] = None) -> None:
+    """Downloads the object pinned by ``identity`` to ``dest``. Raises TransferError subclasses,
+    DownloadError subclasses or OSError; on failure ``dest`` is untouched."""
+    part_size = choose_part_size(identity.size, options.part_size_mib, options.max_part_count)
+    multipart = identity.size > options.part_size_mib * 1024 * 1024
+    paths = LocalPaths.for_destination(dest, identity, options.record_dir if multipart else None)
+    folder = os.path.dirname(paths.dest)
+    if not os.path.isdir(folder):
+        raise DownloadError(f"destination folder {folder!r} does not exist")
+    if os.path.isdir(paths.dest):
+        raise DownloadError(f"destination {paths.dest!r} is a folder")
+    if multipart and options.record_dir:
+        os.makedirs(options.record_dir, exist_ok=True)
+    if not multipart and not options.use_temp_file:
+        paths = LocalPaths(dest=paths.dest, temp=paths.dest, lock=paths.lock, record=paths.record)
+
+    with _DestinationLock(paths.lock):
+        record = _usable_record(paths, identity, part_size) if multipart else None
+        if multipart and record is None:
+            record = ResumeRecord(identity, part_size, paths.temp)
+        parts = split(identity.size, part_size) if multipart else [Part(0, 0, identity.size)]
+        keep_for_resume = False
+        try:
+            with partwriter.TempFile(paths.temp, identity.size, create=True) as temp:
+                owner = _ObjectDownload(record, paths.record, temp, options.record_interval)
+                owner.save_record(force=True)  # the record names the temp file before any byte lands
+                todo = [p for p in parts if p.index not in owner.part_crcs]
+                already = identity.size - sum(p.length for p in todo)
+                progress = _progress_reporter(options.progress_callback, identity.size, already)
+                jobs = [RangeJob(part=p, object_size=identity.size,
+                                 sink=partwriter.PartSink(temp, p.offset, p.length),
+                                 build_request=build_request, owner=owner, whole_object=not multipart)
+                        for p in todo]
+                _run(engine, options, jobs, progress)
+                if owner.failed is not None:
+                    keep_for_resume = multipart and isinstance(owner.failed, TransferError) \
+                        and owner.failed.retryable
+                    if keep_for_resume:
+                        owner.save_record()
+                    raise owner.failed
+                _verify_crc(identity, parts, owner.part_crcs, options.enable_crc, paths.dest)
+                if options.fsync:
+                    temp.fsync()
+            if paths.temp != paths.dest:
+                os.replace(paths.temp, paths.dest)
+        except BaseException as exc:
+            if not keep_for_resume:
+                _unlink_quietly(paths.temp)
+                if multipart:
+                    _unlink_quietly(paths.record)
+            if isinstance(exc, ObjectChangedError):
+                raise ObjectChangedError(
+                    f"{identity.key!r} changed on the server during the download (ETag {identity.etag} no "
+                    f"longer matches); nothing was written to {paths.dest!r}",
+                    status=exc.status, headers=exc.headers, body=exc.body) from None
+            raise
+        if multipart:
+            _unlink_quietly(paths.record)
+
+
+def _run(engine: Optional[TransferEngine], options: DownloadOptions, jobs: list[RangeJob],
+         progress: Optional[Callable[[int], None]]) -> None:
+    if not jobs:
+        return
+    if engine is not None:
+        engine.run(jobs, on_progress=progress)
+        return
+    engine_options = dataclasses.replace(options.engine, max_connections=options.max_connections)
+    with TransferEngine(engine_options) as own_engine:
+        own_engine.run(jobs, on_progress=progress)
+
+
+def _usable_record(paths: LocalPaths, identity: ObjectIdentity, part_size: int) -> Optional[ResumeRecord]:
+    """The resume record if it is for this very object and its finished parts' bytes are still
+    what was recorded; parts whose bytes changed on disk are dropped. Stale records are deleted
+    with their temp file."""
+    try:
+        record = ResumeRecord.load(paths.record)
+    except CorruptRecordError as exc:
+        logger.warning("discarding resume record %s: %s", paths.record, exc)
+        record = None
+        _discard(paths)
+        return None
+    if record is None:
+        return None
+    same = (record.identity == identity and record.part_size == part_size
+            and os.path.abspath(record.temp_path) == paths.temp)
+    try:
+        temp_ok = os.path.getsize(paths.temp) == identity.size
+    except OSError:
+        temp_ok = False
+    if not same or not temp_ok:
+        logger.info("resume record %s is for another object version or lost its temp file; starting over",
+                    paths.record)
+        _discard(paths)
+        return None
+    part_size_of = dict((p.index, p) for p in split(identity.size, part_size))
+    for index, (length, crc) in list(record.parts.items()):
+        part = part_size_of.get(index)
+        if part is None or part.length != length or crc64_file(paths.temp, offset=part.offset, length=length) != crc:
+            logger.warning("part %d of %s does not match its recorded CRC; fetching it again", index, paths.temp)
+            del record.parts[index]
+    return record
+
+
+def _discard(paths: LocalPaths) -> None:
+    _unlink_quietly(paths.record)
+    _unlink_quietly(paths.temp)
+
+
+def _verify_crc(identity: ObjectIdentity, parts: list[Part], part_crcs: dict[int, tuple[int, int]],
+                enable_crc: bool, dest: str) -> None:
+    crc = 0
+    for part in parts:
+        length, part_crc = part_crcs[part.index]
+        crc = crc64_combine(crc, part_crc, length)
+    if identity.crc64 is None:
+        if enable_crc:
+            message = (f"{identity.key!r} has no x-cos-hash-crc64ecma (objects uploaded before COS computed "
+                       f"CRC-64 have none), so {dest!r} was checked for length and ETag but not for CRC")
+            logger.warning(message)
+            warnings.warn(message, UnverifiedDownloadWarning, stacklevel=4)
+        return
+    if str(crc) != identity.crc64.strip():
+        raise CrcMismatchError(
+            f"CRC-64 of the bytes received for {identity.key!r} is {crc}, the server announced "
+            f"{identity.crc64}; {dest!r} was not written")
+
+
+def _progress_reporter(callback: Optional[Callable[[int, int], None]], total: int,
+                       already: int) -> Optional[Callable[[int], None]]:
+    """Adapts the engine's byte deltas to the SDK's progress_callback(consumed, total)."""
+    if callback is None:
+        return None
+    consumed = already
+    callback(consumed, total)
+
+    def report(delta: int) -> None:
+        nonlocal consumed
+        consumed += delta
+        callback(consumed, total)
+
+    return report
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            logger.warning("could not remove %s: %s", path, exc)
