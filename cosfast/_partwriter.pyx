@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, embedsignature=True, auto_pickle=False
+# cython: language_level=3, boundscheck=False, wraparound=False, embedsignature=True
+# cython: auto_pickle=False
 """Compiled part writer: thin Cython layer over src_c/partwriter.c. Private; use
 cosfast.partwriter (same interface as the pure-Python twin cosfast._partwriter_py).
 
