@@ -233,6 +233,32 @@ def test_writing_to_a_closed_tempfile_stores_ebadf(pw, tmp_path):
     assert path.read_bytes() == b"abc" + b"\0" * 7
 
 
+@pytest.mark.timeout(60)
+def test_close_during_a_write_never_lets_the_fd_number_be_reused_under_it(pw, tmp_path):
+    """close() while another thread is inside a write: the write ends whole in the right
+    file (the real close waits for it) or, if close came first, fails with EBADF; a file
+    opened right after close() must never receive the writer's bytes."""
+    data = bytes(range(256)) * (64 * 1024 * 4)  # 64 MiB: many pwrite slices
+    for attempt in range(4):
+        tf = pw.TempFile(tmp_path / f"f{attempt}", len(data), preallocate=False)
+        sink = pw.PartSink(tf, 0, len(data))
+        writer = threading.Thread(target=sink, args=(memoryview(data),))
+        writer.start()
+        threading.Event().wait(0.002 * attempt)
+        tf.close()
+        decoy = os.open(tmp_path / f"decoy{attempt}", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            writer.join()
+        finally:
+            os.close(decoy)
+        assert os.path.getsize(tmp_path / f"decoy{attempt}") == 0
+        if sink.error is None:
+            assert sink.done and sink.crc == crc64(data)
+            assert (tmp_path / f"f{attempt}").read_bytes() == data
+        else:
+            assert sink.error.errno == errno.EBADF and sink.written == 0
+
+
 def test_overflow_error_survives_pickling():
     err = pickle.loads(pickle.dumps(PartOverflowError(offset=1, length=2, written=1, chunk=5)))
     assert (err.offset, err.length, err.written, err.chunk) == (1, 2, 1, 5)
