@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 SERVER_NAME = "tencent-cos"
+SETTLE_SECONDS = 1.0
 
 #: Request headers a record keeps (lower-case); credentials are deliberately absent.
 LOGGED_HEADERS = (
@@ -64,6 +65,7 @@ class RequestRecord:
 class RequestLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._records: list[RequestRecord] = []
         self._conn_ids: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
         self._next_conn = itertools.count(1)
@@ -83,13 +85,22 @@ class RequestLog:
             self._records.append(record)
         return record
 
-    @staticmethod
-    def finish(record: RequestRecord, status: int) -> None:
-        record.status = status
-        record.ended = time.time()
+    def finish(self, record: RequestRecord, status: int) -> None:
+        with self._changed:
+            record.status = status
+            record.ended = time.time()
+            self._changed.notify_all()
 
-    def records(self) -> list[RequestRecord]:
-        with self._lock:
+    def records(self, settle: float = SETTLE_SECONDS) -> list[RequestRecord]:
+        """A copy of the log. Waits up to ``settle`` seconds for requests in flight to end: a
+        client may hold the last byte of an answer before the server has finished its record."""
+        deadline = time.monotonic() + settle
+        with self._changed:
+            while any(r.ended is None for r in self._records):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.wait(remaining)
             return list(self._records)
 
     def clear(self) -> None:

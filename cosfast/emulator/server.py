@@ -231,7 +231,8 @@ class Emulator:
 
     @property
     def request_log(self) -> list[RequestRecord]:
-        """A copy of the log, oldest first."""
+        """A copy of the log, oldest first, once requests in flight have ended (waiting at most
+        a second: a stalled request may still show ``ended=None``)."""
         return self._parts.log.records()
 
     def clear_log(self) -> None:
