@@ -25,12 +25,22 @@ _STRIPPED_NAMESPACES = (
 )
 
 
+_NAMES: dict = {}
+
+
 def _name(tag: str) -> str:
-    if tag[0] == "{":
-        for ns in _STRIPPED_NAMESPACES:
-            if tag.startswith(ns):
-                return tag[len(ns):]
-    return tag
+    """A tag without the namespaces the SDK removes (memoised: a page repeats few tags)."""
+    name = _NAMES.get(tag)
+    if name is None:
+        name = tag
+        if tag[0] == "{":
+            for ns in _STRIPPED_NAMESPACES:
+                if tag.startswith(ns):
+                    name = tag[len(ns):]
+                    break
+        if len(_NAMES) < 4096:
+            _NAMES[tag] = name
+    return name
 
 
 def _put(out: dict, key: str, value: Any) -> None:
@@ -67,7 +77,11 @@ def _node_dict(node: ET.Element) -> dict:
             value = dict(pairs)
         else:
             value = child.text
-        _put(out, _name(child.tag), value)
+        name = _name(child.tag)
+        if name in out:
+            _put(out, name, value)
+        else:
+            out[name] = value
     return out
 
 
