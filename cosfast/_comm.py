@@ -109,11 +109,10 @@ def format_bucket(bucket: Any, appid: Any) -> str:
 
 
 def check_key(key: Any) -> str:
-    """A key must be a non-empty string (or UTF-8 bytes); returns it as ``str``."""
+    """A key must be a string (or UTF-8 bytes); returns it as ``str``. Emptiness is
+    checked where the SDK checks it (path_simplify_check, then uri), for its messages."""
     if not isinstance(key, (str, bytes)):
         raise CosClientError("key is not string")
-    if not key:
-        raise CosClientError("Key is required not empty")
     return to_unicode(key)
 
 

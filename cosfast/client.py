@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit
 
 from cosfast._comm import (
     check_key,
+    format_bucket,
     is_switchable_host,
     path_simplify_check,
     switch_hostname_for_url,
@@ -135,6 +136,7 @@ class CosS3Client:
               params: dict) -> Exchange:
         """Send a request (with retries and redirects as configured); return the exchange
         of a successful (< 400) response, or raise the SDK's CosServiceError."""
+        format_bucket(bucket, self._conf._appid)  # None would silently mean "no bucket"
         url = self._conf.uri(bucket=bucket, path=key)
         switchable = is_switchable_host if self._conf._auto_switch_domain_on_retry else _never
         for _hop in range(_MAX_REDIRECTS + 1):
