@@ -36,6 +36,7 @@ uint64_t cosfast_crc64_avx512(uint64_t crc, const unsigned char *buf, size_t len
     /* Every lane moves 16 lanes (256 bytes) forward per step. */
     const __m512i k16 = broadcast_pair(COSFAST_CRC64_FOLD_16_LO, COSFAST_CRC64_FOLD_16_HI);
     while (len >= STEP) {
+        cosfast_prefetch_step(buf, STEP);
         for (int i = 0; i < REGS; i++)
             z[i] = fold512(z[i], k16, _mm512_loadu_si512(buf + 64 * i));
         buf += STEP;

@@ -22,6 +22,7 @@ uint64_t cosfast_crc64_clmul(uint64_t crc, const unsigned char *buf, size_t len)
 
     const __m128i step = cosfast_pair128(COSFAST_CRC64_FOLD_8_LO, COSFAST_CRC64_FOLD_8_HI);
     while (len >= 16 * LANES) {
+        cosfast_prefetch_step(buf, 16 * LANES);
         for (int i = 0; i < LANES; i++)
             x[i] = _mm_xor_si128(cosfast_fold128(x[i], step), _mm_loadu_si128((const __m128i *)(buf + 16 * i)));
         buf += 16 * LANES;

@@ -25,6 +25,7 @@ uint64_t cosfast_crc64_vpclmul(uint64_t crc, const unsigned char *buf, size_t le
     /* Every lane moves 8 lanes (128 bytes) forward per step. */
     const __m256i k = _mm256_broadcastsi128_si256(cosfast_pair128(COSFAST_CRC64_FOLD_8_LO, COSFAST_CRC64_FOLD_8_HI));
     while (len >= STEP) {
+        cosfast_prefetch_step(buf, STEP);
         for (int i = 0; i < REGS; i++) {
             __m256i folded = _mm256_xor_si256(_mm256_clmulepi64_epi128(y[i], k, 0x00),
                                               _mm256_clmulepi64_epi128(y[i], k, 0x11));
