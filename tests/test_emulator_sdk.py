@@ -57,6 +57,17 @@ def test_get_object_whole_and_ranged(emulator):
     assert rest["Body"].get_raw_stream().read() == data[99990:]
 
 
+def test_sdk_signed_traffic_limit_is_accepted_and_checked(emulator):
+    emulator.put("tl", b"limited")
+    client = sdk(emulator)
+    got = client.get_object(Bucket=emulator.bucket, Key="tl", TrafficLimit="838860800")
+    assert got["Body"].get_raw_stream().read() == b"limited"
+    assert emulator.request_log[-1].headers["x-cos-traffic-limit"] == "838860800"
+    with pytest.raises(CosServiceError) as bad:
+        client.get_object(Bucket=emulator.bucket, Key="tl", TrafficLimit="100")
+    assert (bad.value.get_status_code(), bad.value.get_error_code()) == (400, "InvalidArgument")
+
+
 def test_get_object_to_file(emulator, tmp_path):
     data = os.urandom(300_000)
     emulator.put("f.bin", data)

@@ -20,7 +20,7 @@ from cosfast.emulator.faults import Fault, FaultSet
 from cosfast.emulator.handlers import CosHandler, Parts, ServerOptions
 from cosfast.emulator.objects import replace_object
 from cosfast.emulator.requestlog import RequestLog, RequestRecord
-from cosfast.emulator.storage import ObjectInfo, PutOptions, Storage, copy_file_chunks
+from cosfast.emulator.storage import BUCKET_NAME, ObjectInfo, PutOptions, Storage, copy_file_chunks
 
 DEFAULT_SECRET_ID = "AKIDcosfastEmulatorTestKey00000000"
 DEFAULT_SECRET_KEY = "cosfastEmulatorTestSecret0000000"
@@ -177,6 +177,11 @@ class Emulator:
 
     def create_bucket(self, name: str, *, public_read: bool = False, versioning: bool = False) -> str:
         """Creates (or reconfigures) a bucket ``<name>-<appid>``; returns its name."""
+        if not BUCKET_NAME.match(name):
+            raise ValueError(
+                f"bucket name {name!r} is not <name>-<appid> (lower-case letters, digits and '-', "
+                "then '-' and the numeric appid), e.g. 'examplebucket-1250000000'"
+            )
         self._parts.storage.create_bucket(name, public_read=public_read, versioning=versioning)
         return name
 

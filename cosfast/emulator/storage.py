@@ -231,11 +231,14 @@ class Storage:
 
     def commit(self, bucket_name: str, key: str, writer: ObjectWriter, options: PutOptions) -> ObjectInfo:
         """Publishes what ``writer`` received as the current version of ``key``."""
-        if not key:
+        try:
+            if not key:
+                raise ValueError("an object key must not be empty")
+            headers = _normalise_headers(options.headers)
+            metadata = _normalise_metadata(options.metadata)
+        except ValueError:
             writer.abort()
-            raise ValueError("an object key must not be empty")
-        headers = _normalise_headers(options.headers)
-        metadata = _normalise_metadata(options.metadata)
+            raise
         path, md5_hex, crc = writer.finish()
         if options.content_md5 is not None:
             try:
@@ -244,6 +247,9 @@ class Storage:
                 path.unlink(missing_ok=True)
                 raise
         with self._lock:
+            if not self.has_bucket(bucket_name):  # deleted while the bytes were arriving
+                path.unlink(missing_ok=True)
+                raise CosError("NoSuchBucket")
             bucket = self.bucket(bucket_name)
             info = ObjectInfo(
                 bucket=bucket_name,
