@@ -8,6 +8,7 @@ one worker, its own config on 127.0.0.1) and the same object with ``python -m co
 one warm-up each. Prints the median GB/s of each and the ratio (goal: emulator >= 0.8 x nginx).
 Needs Debian's nginx package and curl. Traffic stays on 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -127,7 +128,9 @@ def main() -> int:
             (tmp / folder).chmod(0o755)
         Path(info.path).chmod(0o644)
         port = free_port()
-        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port, key=KEY, data=info.path))
+        (tmp / "nginx.conf").write_text(
+            NGINX_CONF.format(tmp=tmp, port=port, key=KEY, data=info.path)
+        )
         procs.append(subprocess.Popen([nginx_bin, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)]))
         wait_listening(port)
         emulator, endpoint = start_emulator(tmp / "root")
@@ -143,10 +146,16 @@ def main() -> int:
         medians = {name: statistics.median(r) for name, r in rates.items()}
         print(f"object {args.size_mib} MiB, {args.rounds} interleaved rounds, curl -s -o /dev/null")
         for name in urls:
-            print(f"{name:9s} median {medians[name]:.2f} GB/s   rounds: {' '.join(f'{r:.2f}' for r in rates[name])}")
+            print(
+                f"{name:9s} median {medians[name]:.2f} GB/s   rounds: "
+                + " ".join(f"{r:.2f}" for r in rates[name])
+            )
         ratios = [e / n for e, n in zip(rates["emulator"], rates["nginx"])]
-        print(f"ratio emulator/nginx: median of medians {medians['emulator'] / medians['nginx']:.2f}, "
-              f"median of paired rounds {statistics.median(ratios):.2f}")
+        print(
+            "ratio emulator/nginx: median of medians "
+            f"{medians['emulator'] / medians['nginx']:.2f}, "
+            f"median of paired rounds {statistics.median(ratios):.2f}"
+        )
         return 0
     finally:
         for proc in procs:

@@ -1,5 +1,6 @@
 """The emulator's pure parts: listing pages, HTTP rules, signatures (against the SDK's signer),
 and the Python API's argument checks."""
+
 from __future__ import annotations
 
 import time
@@ -14,7 +15,13 @@ from requests import Request
 from cosfast.emulator import CosError, Emulator
 from cosfast.emulator.auth import Credentials, KeyRing, SignedRequest, verify
 from cosfast.emulator.listing import ListQuery, list_page, parse_list_query
-from cosfast.emulator.rules import RangeSpec, check_conditions, parse_range, resolve_range, traffic_limit
+from cosfast.emulator.rules import (
+    RangeSpec,
+    check_conditions,
+    parse_range,
+    resolve_range,
+    traffic_limit,
+)
 
 KEYS = sorted(["a/1", "a/2", "a/b/3", "b", "c/1", "d"])
 
@@ -25,9 +32,17 @@ def page(**q):
 
 def test_listing_counts_prefixes_and_keys_together():
     first = page(delimiter="/", max_keys=2)
-    assert first.entries == (("prefix", "a/"), ("key", "b")) and first.truncated and first.next_marker == "b"
+    assert (
+        first.entries == (("prefix", "a/"), ("key", "b"))
+        and first.truncated
+        and first.next_marker == "b"
+    )
     rest = page(delimiter="/", max_keys=2, marker="b")
-    assert rest.entries == (("prefix", "c/"), ("key", "d")) and not rest.truncated and rest.next_marker is None
+    assert (
+        rest.entries == (("prefix", "c/"), ("key", "d"))
+        and not rest.truncated
+        and rest.next_marker is None
+    )
 
 
 def test_listing_without_delimiter_still_gives_next_marker():
@@ -37,7 +52,11 @@ def test_listing_without_delimiter_still_gives_next_marker():
 
 def test_listing_marker_inside_a_common_prefix_skips_it():
     assert page(delimiter="/", marker="a/1").entries[0] == ("key", "b")
-    assert page(prefix="a/", delimiter="/").entries == (("key", "a/1"), ("key", "a/2"), ("prefix", "a/b/"))
+    assert page(prefix="a/", delimiter="/").entries == (
+        ("key", "a/1"),
+        ("key", "a/2"),
+        ("prefix", "a/b/"),
+    )
 
 
 def test_listing_max_keys_zero_is_empty_and_not_truncated():
@@ -45,7 +64,9 @@ def test_listing_max_keys_zero_is_empty_and_not_truncated():
     assert got.entries == () and not got.truncated
 
 
-@pytest.mark.parametrize("query", [{"max-keys": "-1"}, {"max-keys": "ten"}, {"encoding-type": "base64"}])
+@pytest.mark.parametrize(
+    "query", [{"max-keys": "-1"}, {"max-keys": "ten"}, {"encoding-type": "base64"}]
+)
 def test_bad_listing_parameters_are_invalid_argument(query):
     with pytest.raises(CosError) as bad:
         parse_list_query(query)
@@ -58,7 +79,12 @@ def test_max_keys_is_capped_at_1000():
 
 @pytest.mark.parametrize(
     "header,size,expected",
-    [("bytes=0-0", 10, (0, 1)), ("bytes=-3", 10, (7, 10)), ("bytes=-30", 10, (0, 10)), ("bytes=4-", 10, (4, 10))],
+    [
+        ("bytes=0-0", 10, (0, 1)),
+        ("bytes=-3", 10, (7, 10)),
+        ("bytes=-30", 10, (0, 10)),
+        ("bytes=4-", 10, (4, 10)),
+    ],
 )
 def test_ranges_resolve(header, size, expected):
     assert resolve_range(parse_range(header), size) == expected
@@ -101,8 +127,16 @@ def sdk_signed(method, key, params, headers, secret_key="sk", expire=100):
     "key,params,headers",
     [
         ("a b/中文+%.txt", {}, {"Host": "b-1.cos.ap-guangzhou.myqcloud.com"}),
-        ("k", {"prefix": "x y", "marker": "", "max-keys": "10"}, {"Host": "h", "x-cos-meta-A": "Ünï code"}),
-        ("k", {"response-content-type": "text/plain; charset=utf-8"}, {"Range": "bytes=0-9", "If-Match": '"e"'}),
+        (
+            "k",
+            {"prefix": "x y", "marker": "", "max-keys": "10"},
+            {"Host": "h", "x-cos-meta-A": "Ünï code"},
+        ),
+        (
+            "k",
+            {"response-content-type": "text/plain; charset=utf-8"},
+            {"Range": "bytes=0-9", "If-Match": '"e"'},
+        ),
     ],
 )
 def test_signatures_verify_what_the_sdk_signs(key, params, headers):

@@ -1,4 +1,5 @@
 """Bucket and service requests: GET Bucket (list), HEAD/PUT/DELETE Bucket, GET Service."""
+
 from __future__ import annotations
 
 import time
@@ -23,7 +24,9 @@ class BucketHandlers:
     async def dispatch(self, method: str, bucket: str, query: dict) -> web.StreamResponse:
         extra = set(query) - _LIST_PARAMS
         if extra:
-            raise CosError("NotImplemented", f"bucket sub-resource {sorted(extra)[0]!r} is not emulated")
+            raise CosError(
+                "NotImplemented", f"bucket sub-resource {sorted(extra)[0]!r} is not emulated"
+            )
         if method == "GET":
             return self.list_objects(bucket, query)
         if method == "HEAD":

@@ -19,12 +19,12 @@ flip        invert one byte at object offset ``offset`` (only requests whose bod
 ``status`` and ``replace`` are decided before the object is read (any method unless
 ``method`` says); the others shape a GET's body and only match GETs that send one.
 """
+
 from __future__ import annotations
 
 import itertools
 import threading
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 BEFORE_KINDS = ("status", "replace")
 BODY_KINDS = ("full200", "drop", "stall", "slow", "flip")
@@ -34,21 +34,21 @@ KINDS = BEFORE_KINDS + BODY_KINDS
 @dataclass(frozen=True)
 class Fault:
     kind: str
-    key: Optional[str] = None
-    bucket: Optional[str] = None
-    method: Optional[str] = None
-    range_start: Optional[int] = None  # match only requests whose Range starts here
-    ranged: Optional[bool] = None  # True: only ranged requests; False: only whole-object ones
+    key: str | None = None
+    bucket: str | None = None
+    method: str | None = None
+    range_start: int | None = None  # match only requests whose Range starts here
+    ranged: bool | None = None  # True: only ranged requests; False: only whole-object ones
     nth: int = 1
-    times: Optional[int] = 1
+    times: int | None = 1
     status: int = 503  # status
-    code: Optional[str] = None  # status: error code (default SlowDown for 503, InternalError)
-    retry_after: Optional[int] = None  # status: seconds, sent as Retry-After
+    code: str | None = None  # status: error code (default SlowDown for 503, InternalError)
+    retry_after: int | None = None  # status: seconds, sent as Retry-After
     after_bytes: int = 0  # drop, stall
     seconds: float = 1.0  # stall
-    rate: Optional[int] = None  # slow: bytes per second
+    rate: int | None = None  # slow: bytes per second
     offset: int = 0  # flip: offset in the object
-    new_data: Optional[bytes] = None  # replace
+    new_data: bytes | None = None  # replace
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -75,7 +75,7 @@ class Fault:
         return body
 
     @classmethod
-    def from_json(cls, body: dict) -> "Fault":
+    def from_json(cls, body: dict) -> Fault:
         body = dict(body)
         if body.get("new_data") is not None:
             body["new_data"] = bytes.fromhex(body["new_data"])
@@ -87,11 +87,11 @@ class Candidate:
     """What a request looks like to the fault matcher."""
 
     method: str
-    bucket: Optional[str]
-    key: Optional[str]
-    range_start: Optional[int]
+    bucket: str | None
+    key: str | None
+    range_start: int | None
     ranged: bool
-    span: Optional[tuple[int, int]] = None  # object bytes [first, end) the body will carry
+    span: tuple[int, int] | None = None  # object bytes [first, end) the body will carry
 
 
 def _matches(fault: Fault, c: Candidate, phase: tuple[str, ...]) -> bool:
@@ -115,7 +115,7 @@ def _matches(fault: Fault, c: Candidate, phase: tuple[str, ...]) -> bool:
 
 
 class FaultSet:
-    """The active faults with their counters; thread-safe (the Python API adds, the server fires)."""
+    """The active faults and their counters; thread-safe (the Python API adds, the server fires)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
