@@ -217,49 +217,59 @@ def test_objects_survive_a_restart_on_the_same_root(tmp_path):
         assert got["Body"].get_raw_stream().read() == big.read_bytes()
 
 
-def test_command_line_serves_and_prints_credentials(tmp_path):
+def start_cli(root: Path, *extra: str) -> tuple[subprocess.Popen, dict]:
+    """Runs ``python -m cosfast.emulator`` until it says it is ready; returns its printed fields."""
     env = {**os.environ, "PYTHONPATH": str(Path(cosfast.__file__).resolve().parent.parent)}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cosfast.emulator",
-            "--root",
-            str(tmp_path),
-            "--bucket",
-            "cli-1250000000",
-        ],
+        [sys.executable, "-m", "cosfast.emulator", "--root", str(root), *extra],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
     )
+    lines: list[str] = []
+    while not lines or lines[-1] != "ready (Ctrl+C to stop)":
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError(f"emulator exited early: {lines}")
+        lines.append(line.strip())
+    return proc, dict(line.split(": ", 1) for line in lines if ": " in line)
+
+
+def stop_cli(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=20)
+
+
+def test_command_line_serves_and_prints_credentials(tmp_path):
+    proc, fields = start_cli(tmp_path, "--bucket", "cli-1250000000")
     try:
-        lines = []
-        while not lines or lines[-1] != "ready (Ctrl+C to stop)":
-            line = proc.stdout.readline()
-            assert line, f"emulator exited early: {lines}"
-            lines.append(line.strip())
-        fields = dict(line.split(": ", 1) for line in lines if ": " in line)
         host, port = fields["endpoint"].removeprefix("http://").rsplit(":", 1)
         assert fields["secret_key"] == "cosfastEmulatorTestSecret0000000"
         from qcloud_cos import CosConfig, CosS3Client
 
-        client = CosS3Client(
-            CosConfig(
-                Region="ap-guangzhou",
-                SecretId=fields["secret_id"],
-                SecretKey=fields["secret_key"],
-                IP=host,
-                Port=int(port),
-                Scheme="http",
-            ),
-            retry=0,
+        config = CosConfig(
+            Region="ap-guangzhou",
+            SecretId=fields["secret_id"],
+            SecretKey=fields["secret_key"],
+            IP=host,
+            Port=int(port),
+            Scheme="http",
         )
+        client = CosS3Client(config, retry=0)
         client.put_object(Bucket="cli-1250000000", Key="k", Body=b"via cli")
-        assert (
-            client.get_object(Bucket="cli-1250000000", Key="k")["Body"].get_raw_stream().read()
-            == b"via cli"
+        body = client.get_object(Bucket="cli-1250000000", Key="k")["Body"].get_raw_stream().read()
+        assert body == b"via cli"
+    finally:
+        assert stop_cli(proc) == 0
+
+
+def test_command_line_masks_a_key_the_user_gave(tmp_path):
+    proc, fields = start_cli(tmp_path, "--secret-id", "AKIDmine", "--secret-key", "my-real-secret")
+    try:
+        assert fields["secret_id"] == "AKIDmine"
+        assert "my-real-secret" not in fields["secret_key"] and fields["secret_key"].startswith(
+            "my-"
         )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        assert stop_cli(proc) == 0

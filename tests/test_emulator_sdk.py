@@ -204,6 +204,7 @@ def test_download_file_with_crc(emulator, tmp_path, size, part_mib):
     )
     assert dest.read_bytes() == data
     gets = [r for r in emulator.request_log if r.method == "GET"]
+    assert emulator.peak_concurrency() <= 3  # MAXThread
     if size > part_mib * 1024 * 1024:
         assert sorted(r.range for r in gets) == sorted(
             f"bytes={s}-{min(s + 1048576, size) - 1}" for s in range(0, size, 1048576)

@@ -15,6 +15,7 @@ from requests import Request
 from cosfast.emulator import CosError, Emulator
 from cosfast.emulator.auth import Credentials, KeyRing, SignedRequest, verify
 from cosfast.emulator.listing import ListQuery, list_page, parse_list_query
+from cosfast.emulator.requestlog import RequestRecord, peak_concurrency
 from cosfast.emulator.rules import (
     RangeSpec,
     check_conditions,
@@ -175,3 +176,12 @@ def test_python_api_checks_its_arguments(tmp_path):
         emu.head_object(bucket, "k")
     # Nothing left behind by the refused puts or the delete.
     assert [p for p in (tmp_path / bucket / "data").rglob("*") if p.is_file()] == []
+
+
+def test_peak_concurrency_counts_overlaps():
+    def rec(started, ended):
+        return RequestRecord("GET", "/", None, None, {}, None, 1, started, ended=ended)
+
+    assert peak_concurrency([]) == 0
+    assert peak_concurrency([rec(0, 1), rec(1, 2), rec(2, 3)]) == 1  # back to back
+    assert peak_concurrency([rec(0, 10), rec(1, 2), rec(1.5, None), rec(3, 4)]) == 3

@@ -107,3 +107,16 @@ class RequestLog:
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+
+
+def peak_concurrency(records: list[RequestRecord]) -> int:
+    """The most requests that were in flight at once (a request in flight has ended=None)."""
+    events = []
+    for r in records:
+        events.append((r.started, 1))
+        events.append((r.ended if r.ended is not None else float("inf"), -1))
+    peak = current = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # ends sort before starts
+        current += step
+        peak = max(peak, current)
+    return peak

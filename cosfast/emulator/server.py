@@ -20,7 +20,7 @@ from cosfast.emulator.auth import Credentials, KeyRing
 from cosfast.emulator.faults import Fault, FaultSet
 from cosfast.emulator.handlers import CosHandler, Parts, ServerOptions
 from cosfast.emulator.objects import replace_object
-from cosfast.emulator.requestlog import RequestLog, RequestRecord
+from cosfast.emulator.requestlog import RequestLog, RequestRecord, peak_concurrency
 from cosfast.emulator.storage import BUCKET_NAME, ObjectInfo, PutOptions, Storage, copy_file_chunks
 
 DEFAULT_SECRET_ID = "AKIDcosfastEmulatorTestKey00000000"
@@ -257,3 +257,11 @@ class Emulator:
 
     def clear_log(self) -> None:
         self._parts.log.clear()
+
+    def peak_concurrency(self) -> int:
+        """The most logged requests that were in flight at the same time."""
+        return peak_concurrency(self.request_log)
+
+    def connection_ids(self) -> set[int]:
+        """The TCP connections the logged requests came on."""
+        return {record.conn_id for record in self.request_log}
