@@ -224,3 +224,21 @@ def test_a_client_leaving_mid_body_is_logged_not_fatal(emulator):
     assert gone.error_code == "ClientClosed" and gone.ended is not None
     assert 0 < gone.bytes_sent < len(data)
     assert served.status == 200 and served.bytes_sent == len(data)
+
+
+@pytest.mark.timeout(15)
+def test_close_does_not_wait_out_a_stall(make_emulator):
+    server = make_emulator(auth=False)
+    bucket = server.create_bucket("stall-1250000000")
+    server.put_object(bucket, "k", os.urandom(100_000))
+    server.add_fault(Fault(kind="stall", key="k", after_bytes=10, seconds=600))
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    conn.request("GET", f"/{bucket}/k")
+    resp = conn.getresponse()
+    assert resp.read(10) and resp.status == 200
+    server.close()  # a hang here fails the test by its timeout
+    with pytest.raises(http.client.IncompleteRead):
+        resp.read()
+    (record,) = server.request_log
+    assert record.error_code == "Cancelled" and record.ended is not None
+    conn.close()

@@ -3,6 +3,7 @@ and render COS's error XML for anything that fails."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -87,6 +88,10 @@ class CosHandler:
         except CosError as error:
             record.error_code = error.code
             response = self._error(request, error, target, host, record)
+        except asyncio.CancelledError:  # the server is closing with this request in flight
+            record.error_code = "Cancelled"
+            self.parts.log.finish(record, record.status or 499)
+            raise
         except ConnectionError:
             # The client went away mid-upload (a GET body handles its own).
             response = web.Response(status=499)

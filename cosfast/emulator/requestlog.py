@@ -12,11 +12,13 @@ import itertools
 import threading
 import time
 import weakref
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SERVER_NAME = "tencent-cos"
 SETTLE_SECONDS = 1.0
+LOG_LIMIT = 100_000  # records kept; the oldest go first
 
 #: Request headers a record keeps (lower-case); credentials are deliberately absent.
 LOGGED_HEADERS = (
@@ -67,7 +69,8 @@ class RequestLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._records: list[RequestRecord] = []
+        # Bounded, so a long-running server does not grow without end; tests see far fewer.
+        self._records: deque[RequestRecord] = deque(maxlen=LOG_LIMIT)
         self._conn_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._next_conn = itertools.count(1)
 

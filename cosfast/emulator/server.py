@@ -28,6 +28,9 @@ DEFAULT_SECRET_KEY = "cosfastEmulatorTestSecret0000000"
 
 PathLike = Union[str, os.PathLike]
 _START_TIMEOUT = 30.0
+# close() waits this long for requests in flight, then cancels them (a stall fault may hold one
+# for as long as it was told to).
+_SHUTDOWN_GRACE = 1.0
 
 
 class Emulator:
@@ -117,7 +120,9 @@ class Emulator:
 
     async def _start_site(self) -> None:
         app = CosHandler(self._parts, self._options).application()
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_GRACE
+        )
         await self._runner.setup()
         ssl_context = None
         if self._tls is not None:
