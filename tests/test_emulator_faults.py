@@ -180,6 +180,15 @@ def test_replace_with_given_bytes_and_from_python(emulator):
     )
 
 
+def test_redirect_points_elsewhere(emulator):
+    emulator.put("r", b"here")
+    emulator.add_fault(Fault(kind="redirect", key="r", location="http://127.0.0.2:9/elsewhere"))
+    moved = raw_request(emulator, "GET", emulator.bucket, "r")
+    assert moved.status == 302 and moved.headers["Location"] == "http://127.0.0.2:9/elsewhere"
+    assert moved.headers["x-cos-request-id"]
+    assert raw_request(emulator, "GET", emulator.bucket, "r").body == b"here"
+
+
 def test_faults_match_by_key_and_bucket_and_are_cleared(emulator):
     emulator.put("a", b"a")
     emulator.put("b", b"b")
@@ -198,6 +207,8 @@ def test_faults_match_by_key_and_bucket_and_are_cleared(emulator):
         dict(kind="slow"),
         dict(kind="drop", method="HEAD"),
         dict(kind="status", status=200),
+        dict(kind="redirect"),
+        dict(kind="redirect", location="http://x/", status=500),
         dict(kind="status", nth=0),
         dict(kind="status", times=0),
     ],

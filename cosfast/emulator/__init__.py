@@ -20,6 +20,11 @@ Needs aiohttp (``pip install cosfast[emulator]``).
 
 from __future__ import annotations
 
+try:
+    import aiohttp  # noqa: F401  (checked here to name the fix)
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError("cosfast.emulator needs aiohttp: pip install 'cosfast[emulator]'") from exc
+
 from cosfast.emulator.auth import Credentials
 from cosfast.emulator.errors import CosError
 from cosfast.emulator.faults import KINDS as FAULT_KINDS

@@ -8,6 +8,7 @@ Kinds:
 
 ==========  ==================================================================================
 status      answer ``status`` (500/503...) with COS's error XML, ``Retry-After`` if given
+redirect    answer ``status`` (302 unless a 3xx is given) with ``Location: location``
 replace     before serving, replace the object (``new_data``, or its bytes inverted): new ETag
 full200     answer a ranged GET with 200 and the whole body (as a server ignoring Range would)
 drop        close the connection after ``after_bytes`` body bytes (FIN after the bytes sent)
@@ -16,7 +17,7 @@ slow        pace the body to ``rate`` bytes per second
 flip        invert one byte at object offset ``offset`` (only requests whose body covers it)
 ==========  ==================================================================================
 
-``status`` and ``replace`` are decided before the object is read (any method unless
+``status``, ``redirect`` and ``replace`` are decided before the object is read (any method unless
 ``method`` says); the others shape a GET's body and only match GETs that send one.
 """
 
@@ -26,7 +27,7 @@ import itertools
 import threading
 from dataclasses import asdict, dataclass
 
-BEFORE_KINDS = ("status", "replace")
+BEFORE_KINDS = ("status", "redirect", "replace")
 BODY_KINDS = ("full200", "drop", "stall", "slow", "flip")
 KINDS = BEFORE_KINDS + BODY_KINDS
 
@@ -41,9 +42,10 @@ class Fault:
     ranged: bool | None = None  # True: only ranged requests; False: only whole-object ones
     nth: int = 1
     times: int | None = 1
-    status: int = 503  # status
+    status: int | None = None  # status: default 503; redirect: default 302
     code: str | None = None  # status: error code (default SlowDown for 503, InternalError)
     retry_after: int | None = None  # status: seconds, sent as Retry-After
+    location: str | None = None  # redirect: where to
     after_bytes: int = 0  # drop, stall
     seconds: float = 1.0  # stall
     rate: int | None = None  # slow: bytes per second
@@ -61,8 +63,14 @@ class Fault:
             object.__setattr__(self, "method", self.method.upper())
             if self.kind in BODY_KINDS and self.method != "GET":
                 raise ValueError(f"a {self.kind!r} fault shapes a GET body; method must be GET")
-        if self.kind == "status" and not 400 <= self.status <= 599:
-            raise ValueError(f"status fault needs a 4xx/5xx status, got {self.status}")
+        if self.kind == "status":
+            object.__setattr__(self, "status", 503 if self.status is None else self.status)
+            if not 400 <= self.status <= 599:
+                raise ValueError(f"a status fault needs a 4xx/5xx status, got {self.status}")
+        if self.kind == "redirect":
+            object.__setattr__(self, "status", 302 if self.status is None else self.status)
+            if not 300 <= self.status <= 399 or not self.location:
+                raise ValueError("a redirect fault needs a 3xx status and a location")
         if self.kind == "slow" and (self.rate is None or self.rate <= 0):
             raise ValueError("a 'slow' fault needs rate > 0 (bytes per second)")
         if self.after_bytes < 0 or self.offset < 0 or self.seconds < 0:

@@ -89,7 +89,11 @@ class ObjectHandlers:
             range_start=spec.first if spec else None,
             ranged=spec is not None,
         )
-        await self._before(self.faults.select(candidate, BEFORE_KINDS), bucket, key, record)
+        answered = await self._before(
+            self.faults.select(candidate, BEFORE_KINDS), bucket, key, record
+        )
+        if answered is not None:
+            return answered
 
         info, f = self._open(bucket, key, version_id)
         try:
@@ -141,7 +145,8 @@ class ObjectHandlers:
 
     async def _before(
         self, faults: list[Fault], bucket: str, key: str, record: RequestRecord
-    ) -> None:
+    ) -> web.Response | None:
+        """Applies the faults decided before the object is read; a response ends the request."""
         for fault in faults:
             record.faults.append(fault.kind)
             if fault.kind == "replace":
@@ -155,6 +160,9 @@ class ObjectHandlers:
                 )
                 code = fault.code or code_for_status(fault.status)
                 raise CosError(code, status=fault.status, headers=headers)
+            if fault.kind == "redirect":
+                return web.Response(status=fault.status, headers={"Location": fault.location})
+        return None
 
     async def put(
         self, request: web.Request, bucket: str, key: str, query: dict
