@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from cosfast.emulator.errors import CosError
-from cosfast.emulator.listing import list_page, listing_xml, parse_list_query
+from cosfast.emulator.listing import ListPage, list_page, listing_xml, parse_list_query
 from cosfast.emulator.storage import Storage
 
 XML = "application/xml"
@@ -42,10 +42,9 @@ class BucketHandlers:
 
     def list_objects(self, bucket: str, query: dict) -> web.Response:
         q = parse_list_query(query)
-        keys = self.storage.live_keys(bucket)
-        page = list_page(keys, q)
+        page, infos = self.storage.listing(bucket, lambda keys: list_page(keys, q), ListPage.keys)
         owner = bucket.rsplit("-", 1)[-1]
-        body = listing_xml(bucket, q, page, lambda key: self.storage.lookup(bucket, key), owner)
+        body = listing_xml(bucket, q, page, infos.__getitem__, owner)
         return web.Response(body=body, content_type=XML)
 
     def list_buckets(self) -> web.Response:

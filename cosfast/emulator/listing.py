@@ -38,6 +38,9 @@ class ListPage:
     truncated: bool
     next_marker: str | None
 
+    def keys(self) -> list[str]:
+        return [name for kind, name in self.entries if kind == "key"]
+
 
 def parse_list_query(query: Mapping[str, str]) -> ListQuery:
     raw_max = query.get("max-keys", "")

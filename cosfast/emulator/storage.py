@@ -27,13 +27,16 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from email.utils import formatdate
 from pathlib import Path
+from typing import TypeVar
 
 from cosfast.crc64 import Crc64
 from cosfast.emulator.errors import CosError
+
+T = TypeVar("T")
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}-[0-9]{1,20}$")
 
@@ -289,9 +292,18 @@ class Storage:
                     return info
         raise CosError("NoSuchVersion")
 
-    def live_keys(self, bucket_name: str) -> list[str]:
+    def listing(
+        self,
+        bucket_name: str,
+        page_of: Callable[[list[str]], T],
+        keys_of: Callable[[T], Iterable[str]],
+    ) -> tuple[T, dict[str, ObjectInfo]]:
+        """``page_of(sorted live keys)`` and the current version of each of its ``keys_of``,
+        under one lock: a concurrent delete cannot leave a listed key without its object."""
         with self._lock:
-            return self.bucket(bucket_name).live_keys()
+            bucket = self.bucket(bucket_name)
+            page = page_of(bucket.live_keys())
+            return page, {key: bucket.objects[key][-1] for key in keys_of(page)}
 
     def delete(self, bucket_name: str, key: str) -> ObjectInfo | None:
         """Deletes the current version (a delete marker in a versioned bucket); None if absent."""
