@@ -90,6 +90,23 @@ def curl_seconds(url: str, size: int) -> float:
     return seconds
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def only_child(pid: int) -> int:
+    """nginx's single worker: the process that does the sending."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise RuntimeError("nginx started no worker")
+
+
 def start_emulator(root: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
@@ -131,23 +148,29 @@ def main() -> int:
         (tmp / "nginx.conf").write_text(
             NGINX_CONF.format(tmp=tmp, port=port, key=KEY, data=info.path)
         )
-        procs.append(subprocess.Popen([nginx_bin, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)]))
+        nginx = subprocess.Popen([nginx_bin, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
+        procs.append(nginx)
         wait_listening(port)
         emulator, endpoint = start_emulator(tmp / "root")
         procs.append(emulator)
         urls = {"nginx": f"http://127.0.0.1:{port}/{KEY}", "emulator": f"{endpoint}/{BUCKET}/{KEY}"}
+        senders = {"nginx": only_child(nginx.pid), "emulator": emulator.pid}
         for url in urls.values():
             curl_seconds(url, size)  # warm-up: page cache, first connection
         times: dict[str, list[float]] = {name: [] for name in urls}
+        cpu: dict[str, list[float]] = {name: [] for name in urls}
         for _ in range(args.rounds):
             for name, url in urls.items():
+                before = cpu_seconds(senders[name])
                 times[name].append(curl_seconds(url, size))
+                cpu[name].append((cpu_seconds(senders[name]) - before) / (size / 2**30))
         rates = {name: [size / t / 1e9 for t in ts] for name, ts in times.items()}
         medians = {name: statistics.median(r) for name, r in rates.items()}
         print(f"object {args.size_mib} MiB, {args.rounds} interleaved rounds, curl -s -o /dev/null")
         for name in urls:
             print(
-                f"{name:9s} median {medians[name]:.2f} GB/s   rounds: "
+                f"{name:9s} median {medians[name]:.2f} GB/s, "
+                f"server CPU {statistics.median(cpu[name]):.2f} s/GiB   rounds: "
                 + " ".join(f"{r:.2f}" for r in rates[name])
             )
         ratios = [e / n for e, n in zip(rates["emulator"], rates["nginx"])]
