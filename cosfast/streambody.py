@@ -26,6 +26,7 @@ import uuid
 import zlib
 from typing import Any, BinaryIO, Callable, Iterator, Optional
 
+from cosfast import partwriter
 from cosfast.cos_exception import CosClientError, CosServiceError
 from cosfast.crc64 import crc64
 from cosfast.transfer.retry import RetryPolicy
@@ -292,8 +293,6 @@ class StreamBody:
 
     def _sink_to_file(self, tmp_name: str) -> None:
         """Known length: libcurl writes straight into the part writer, resuming as needed."""
-        from cosfast import partwriter
-
         start = self._delivered
         remaining = self._content_len - start
         with partwriter.TempFile(tmp_name, remaining, create=True) as temp:
@@ -302,8 +301,7 @@ class StreamBody:
                 try:
                     self._exchange.divert(sink)
                 except ConnectionFailure as exc:
-                    if sink.error is not None:
-                        raise CosClientError(f"writing {tmp_name}: {sink.error}") from None
+                    sink.raise_if_failed()  # a local write error (disk full...) is final
                     self._delivered = start + sink.written
                     self._resume(exc)
                     continue
