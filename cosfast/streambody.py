@@ -40,6 +40,9 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 # Chunk size of get_stream_to_file's decoded/unknown-length path and of iteration.
 _COPY_CHUNK = 1024 * 1024
 
+# Bytes a resumed exchange must deliver before its failure stops counting against the attempts.
+_PROGRESS_RESET = 1024 * 1024
+
 Reopen = Callable[[int, Optional[int], str], Exchange]
 
 
@@ -141,6 +144,7 @@ class StreamBody:
             self._total = "*" if self._use_chunked else str(self._content_len)
             self._whole = exchange.status == 200
         self._delivered = 0
+        self._delivered_at_failure = 0
         self._failures = 0
         self._decoder: Any = None
         self._decoder_done = False
@@ -175,7 +179,6 @@ class StreamBody:
                 continue
             if chunk:
                 self._delivered += len(chunk)
-                self._failures = 0
                 return chunk
             self.close()
         return b""
@@ -185,6 +188,11 @@ class StreamBody:
         self.close()
         if not failure.retryable or self._reopen is None or not self._etag:
             raise failure
+        # Only real progress earns a fresh set of attempts: a server that drops every
+        # connection after a few bytes must not keep the reader retrying forever.
+        if self._delivered - self._delivered_at_failure >= _PROGRESS_RESET:
+            self._failures = 0
+        self._delivered_at_failure = self._delivered
         self._failures += 1
         if self._failures >= self._policy.max_attempts:
             raise ConnectionFailure(
