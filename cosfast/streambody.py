@@ -43,6 +43,8 @@ _COPY_CHUNK = 1024 * 1024
 # Bytes a resumed exchange must deliver before its failure stops counting against the attempts.
 _PROGRESS_RESET = 1024 * 1024
 
+_DEFAULT_POLICY = RetryPolicy()
+
 Reopen = Callable[[int, Optional[int], str], Exchange]
 
 
@@ -110,7 +112,7 @@ class StreamBody:
     """The body of one GET; read it once, by any of the methods below."""
 
     def __init__(self, exchange: Exchange, reopen: Optional[Reopen] = None, *,
-                 policy: RetryPolicy = RetryPolicy()) -> None:
+                 policy: RetryPolicy = _DEFAULT_POLICY) -> None:
         self._exchange: Optional[Exchange] = exchange
         self._reopen = reopen
         self._policy = policy
@@ -125,7 +127,7 @@ class StreamBody:
             self._use_chunked = True
         else:
             exchange.close()
-            raise IOError("create StreamBody failed without Content-Length header or "
+            raise OSError("create StreamBody failed without Content-Length header or "
                           "Transfer-Encoding header")
         self._encoding = header("Content-Encoding")
         self._use_encoding = self._encoding is not None
@@ -317,7 +319,7 @@ class StreamBody:
                 self.close()
         self._read_len = sink.written
         if sink.written != remaining:
-            raise IOError("download failed with incomplete file")
+            raise OSError("download failed with incomplete file")
         if start == 0:
             self._check_crc(sink.crc, tmp_name)
 
@@ -352,7 +354,7 @@ class StreamBody:
             fdst.write(chunk)
         if not self._use_chunked and not (self._use_encoding and auto_decompress) \
                 and self._read_len != expected_len:
-            raise IOError("download failed with incomplete file")
+            raise OSError("download failed with incomplete file")
 
 
 class _RawStream(io.RawIOBase):

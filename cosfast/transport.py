@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Union
 from urllib.parse import urlsplit
 
@@ -455,8 +454,8 @@ class Exchange:
             self._slot = None
             try:
                 slot.multi.remove_handle(slot.curl)
-            except Exception:
-                pass
+            except pycurl.error:
+                pass  # the handle is being torn down anyway
 
 
 class Transport:

@@ -220,8 +220,8 @@ def test_errors_same_as_sdk(emulator):
         "list": lambda c: c.list_objects(Bucket="absent-1250000000"),
     }
     for name, call in calls.items():
-        theirs = _service_error(SDK, lambda: call(SDK.client(emulator)))
-        ours = _service_error(COSFAST, lambda: call(COSFAST.client(emulator)))
+        theirs = _service_error(SDK, lambda call=call: call(SDK.client(emulator)))
+        ours = _service_error(COSFAST, lambda call=call: call(COSFAST.client(emulator)))
         assert accessors(ours) == accessors(theirs), name
         assert type(ours.get_digest_msg()) is type(theirs.get_digest_msg()), name
 
@@ -243,8 +243,9 @@ def test_wrong_keys(emulator, impl):
 
 
 def test_expired_signature(emulator, impl, monkeypatch):
-    from cosfast import auth as our_auth
     from qcloud_cos import cos_auth as sdk_auth
+
+    from cosfast import auth as our_auth
 
     emulator.put("e", b"late")
     # Requests are signed for 10000 s: a clock a day behind signs an expired request.
@@ -263,7 +264,8 @@ def test_temporary_credentials(emulator, impl):
     assert body_of(client.get_object(Bucket=emulator.bucket, Key="t")) == b"temporary"
     for token in (None, "wrong-token"):
         client = impl.client(emulator, SecretId=creds.secret_id, SecretKey=creds.secret_key, Token=token)
-        denied = _service_error(impl, lambda: client.get_object(Bucket=emulator.bucket, Key="t"))
+        denied = _service_error(impl, lambda client=client: client.get_object(
+            Bucket=emulator.bucket, Key="t"))
         assert denied.get_error_code() == "AccessDenied"
 
 
