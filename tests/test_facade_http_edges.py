@@ -1,5 +1,6 @@
-"""Redirects: not followed by default (as the SDK); with AllowRedirects, followed only to the
-same scheme, host and port, signed again for the new path; never to another host."""
+"""HTTP edges the emulator does not play: redirects (not followed by default, as the SDK; with
+AllowRedirects only to the same scheme, host and port, signed again; never to another host)
+and proxies (a recording server stands in for the proxy)."""
 from __future__ import annotations
 
 import http.server
@@ -23,7 +24,9 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self.server.seen.append((self.path, self.headers.get("Authorization")))
-        if self.path == "/moved":
+        if self.path.startswith("http://"):  # a proxy's request line: the absolute URL
+            self._answer(200, b"via proxy", {})
+        elif self.path == "/moved":
             self._answer(302, b"", {"Location": "/target%20file?versionId=v1"})
         elif self.path == "/away":
             self._answer(302, b"", {"Location": self.server.elsewhere})
@@ -90,3 +93,14 @@ def test_redirect_to_another_host_is_refused(servers):
         client.get_object("b-1", "away")
     assert "secret-token" not in str(info.value)
     assert other.seen == []
+
+
+@pytest.mark.parametrize("module", [qcloud_cos, cosfast], ids=["qcloud_cos", "cosfast"])
+def test_proxies_are_used(servers, module):
+    home, proxy = servers
+    config = module.CosConfig(Region="ap-x", SecretId="AKIDid", SecretKey="key", Scheme="http",
+                              Proxies={"http": f"http://127.0.0.1:{proxy.server_address[1]}"})
+    got = module.CosS3Client(config, retry=0).get_object("b-1250000000", "k")
+    assert got["Body"].read(100) == b"via proxy"
+    assert proxy.seen[0][0] == "http://b-1250000000.cos.ap-x.myqcloud.com/k"
+    assert home.seen == []
