@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Union
 from urllib.parse import urlsplit
 
@@ -410,8 +409,9 @@ class Exchange:
 
     def divert(self, sink: Callable[[bytes], Optional[int]]) -> None:
         """Send the buffered and all further body bytes to ``sink`` (a write callback that
-        returns None when it took the bytes). Raises ConnectionFailure if the transfer
-        breaks; a refusal by the sink ends the transfer with libcurl's write error."""
+        takes memoryviews and returns None when it took the bytes). Raises ConnectionFailure
+        if the transfer breaks; a refusal by the sink ends the transfer with libcurl's write
+        error (the sink keeps the cause)."""
         while self._chunks:
             chunk = self._chunks.popleft()
             self._buffered -= len(chunk)
@@ -420,7 +420,7 @@ class Exchange:
                     f"{self.request.method} {_public_url(self.request.url)}: "
                     "the body could not be written"
                 )
-        self._slot.curl.setopt(pycurl.WRITEFUNCTION, sink)
+        self._slot.curl.setopt(pycurl.WRITEFUNCTION, sink, use_memoryview=True)
         self._unpause()
         self._pump_until(lambda: False)
 
@@ -454,8 +454,8 @@ class Exchange:
             self._slot = None
             try:
                 slot.multi.remove_handle(slot.curl)
-            except Exception:
-                pass
+            except pycurl.error:
+                pass  # the handle is being torn down anyway
 
 
 class Transport:
