@@ -20,6 +20,7 @@ from cosfast._comm import (
 )
 from cosfast.auth import SignInput, authorization
 from cosfast.cos_exception import CosClientError, CosServiceError
+from cosfast.download_file import download_file
 from cosfast.errors import service_error
 from cosfast.kwargs import check_download_headers, mapped, split_object_kwargs
 from cosfast.request import PreparedRequest, RequestSpec, prepare_request
@@ -205,6 +206,16 @@ class CosS3Client:
             return self._open("GET", bucket, key, wanted, params)
 
         return reopen
+
+    def download_file(self, Bucket, Key, DestFilePath, PartSize=20, MAXThread=5, EnableCRC=False,
+                      progress_callback=None, DumpRecordDir=None, KeySimplifyCheck=True,
+                      DisableTempDestFilePath=False, MaxPartCount=10000, **Kwargs) -> None:
+        """Download an object to a file: parts of PartSize MiB over MAXThread connections, each
+        pinned to the ETag seen by HEAD, CRC-64 verified before the file is renamed into place,
+        resumable after a crash. See cosfast/download_file.py for the details."""
+        download_file(self, Bucket, Key, DestFilePath, PartSize, MAXThread, EnableCRC,
+                      progress_callback, DumpRecordDir, KeySimplifyCheck,
+                      DisableTempDestFilePath, MaxPartCount, **Kwargs)
 
     def head_object(self, Bucket, Key, **kwargs) -> dict:
         """An object's metadata: the HEAD response headers as sent."""
