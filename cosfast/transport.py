@@ -26,6 +26,7 @@ import pycurl
 from cosfast.cos_exception import CosClientError
 from cosfast.request import PreparedRequest
 from cosfast.transfer.engine import RETRYABLE_CURL_ERRORS
+from cosfast.transfer.response import parse_decimal
 from cosfast.transfer.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 __all__ = [
@@ -114,7 +115,7 @@ class HeaderParser:
         text = text.rstrip("\r\n")
         if text.startswith("HTTP/"):
             parts = text.split(" ", 2)
-            self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            self.status = (parse_decimal(parts[1]) if len(parts) > 1 else None) or 0
             self.reason = parts[2] if len(parts) > 2 else ""
             self.headers = {}
             self._names = {}

@@ -67,8 +67,9 @@ class ResumeRecord:
             identity = ObjectIdentity(**doc["identity"])
             parts = {int(i): (int(length), int(crc)) for i, length, crc in doc["parts"]}
             record = cls(identity, int(doc["part_size"]), str(doc["temp_path"]), parts)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptRecordError(f"resume record is malformed: {exc}") from None
+        # OverflowError: int(1e400); RecursionError: JSON nested deeper than the parser goes.
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+            raise CorruptRecordError(f"resume record is malformed: {type(exc).__name__}: {exc}") from None
         if record.part_size <= 0 or any(length <= 0 or crc < 0 for length, crc in parts.values()):
             raise CorruptRecordError("resume record holds impossible sizes")
         return record
