@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from cosfast.cli.errors import CommandError, ExitCode, UsageError
 from cosfast.cli.output import Output
-from cosfast.cli.progress import human_bytes, make_progress
+from cosfast.cli.progress import NullProgress, human_bytes, make_progress
 from cosfast.cli.target import Connection, CosUrl
 
 
@@ -30,6 +30,19 @@ def destination_for(key: str, dest: Optional[str]) -> str:
     return dest
 
 
+def _sdk_progress(progress: NullProgress) -> Callable[[int, int], None]:
+    """The SDK's progress_callback(consumed, total) feeding a progress bar."""
+    reported = 0
+
+    def on_progress(consumed: int, total: int) -> None:
+        nonlocal reported
+        progress.set_total(total_bytes=total)
+        progress.add_bytes(consumed - reported)
+        reported = consumed
+
+    return on_progress
+
+
 def _rate(nbytes: int, seconds: float) -> str:
     return f"{human_bytes(nbytes / seconds)}/s" if seconds > 0 else "-"
 
@@ -41,14 +54,7 @@ def run_get(args: argparse.Namespace, url: CosUrl, connection: Connection, out: 
         raise UsageError(f"{url} names a folder, not an object: use `cosfast get -r {url} DIR`")
     dest = destination_for(url.key, args.dest)
     progress = make_progress(out.stderr, enabled=out.shows_progress, label=os.path.basename(dest))
-    reported = 0
-
-    def on_progress(consumed: int, total: int) -> None:
-        nonlocal reported
-        progress.set_total(total_bytes=total)
-        progress.add_bytes(consumed - reported)
-        reported = consumed
-
+    on_progress = _sdk_progress(progress)
     client = make_client(connection)
     start = time.monotonic()
     try:
@@ -72,13 +78,7 @@ def _get_recursive(args: argparse.Namespace, url: CosUrl, connection: Connection
     if args.dest is None:
         raise UsageError("get -r needs a local folder: cosfast get -r cos://bucket/prefix/ DIR")
     progress = make_progress(out.stderr, enabled=out.shows_progress)
-    reported = 0
-
-    def on_progress(consumed: int, total: int) -> None:
-        nonlocal reported
-        progress.set_total(total_bytes=total)
-        progress.add_bytes(consumed - reported)
-        reported = consumed
+    on_progress = _sdk_progress(progress)
 
     def on_object(result: Any) -> None:
         progress.file_done()

@@ -113,24 +113,30 @@ def _verify_tree(folder: str, seeded: Seeded, strip: str) -> list[str]:
     return [p for p in problems if p]
 
 
+def _measure(side: str, download_file: Callable[..., Any], download_folder: Callable[[str], list[str]],
+             workdir: str, seeded: Seeded) -> tuple[Timing, Timing, list[str]]:
+    """Times one side's large-object and folder downloads, then verifies what they wrote."""
+    dest = os.path.join(workdir, f"{side}-big.bin")
+    big = _timed(lambda: download_file(BUCKET, BIG_KEY, dest), seeded.big.size, 1)
+    problems = [p for p in [_verify(dest, seeded.big)] if p]
+    folder = os.path.join(workdir, f"{side}-dir")
+    small_bytes = sum(info.size for info in seeded.small.values())
+    small = _timed(lambda: problems.extend(download_folder(folder)), small_bytes, len(seeded.small))
+    problems += _verify_tree(folder, seeded, SMALL_PREFIX)
+    return big, small, problems
+
+
 def _run_cosfast(config: dict, workdir: str, seeded: Seeded) -> tuple[Timing, Timing, list[str]]:
     from cosfast.client import CosS3Client
     from cosfast.config import CosConfig
 
     client = CosS3Client(CosConfig(**config))
-    dest = os.path.join(workdir, "cosfast-big.bin")
-    big = _timed(lambda: client.download_file(BUCKET, BIG_KEY, dest), seeded.big.size, 1)
-    problems = [p for p in [_verify(dest, seeded.big)] if p]
-    folder = os.path.join(workdir, "cosfast-dir")
-    small_bytes = sum(info.size for info in seeded.small.values())
 
-    def download_folder() -> None:
+    def download_folder(folder: str) -> list[str]:
         summary = client.download_dir(BUCKET, SMALL_PREFIX, folder)
-        problems.extend(f"{key}: {reason}" for key, reason in summary.failed)
+        return [f"{key}: {reason}" for key, reason in summary.failed]
 
-    small = _timed(download_folder, small_bytes, len(seeded.small))
-    problems += _verify_tree(folder, seeded, SMALL_PREFIX)
-    return big, small, problems
+    return _measure("cosfast", client.download_file, download_folder, workdir, seeded)
 
 
 def _run_sdk(config: dict, workdir: str, seeded: Seeded) -> tuple[Timing, Timing, list[str]]:
@@ -138,12 +144,8 @@ def _run_sdk(config: dict, workdir: str, seeded: Seeded) -> tuple[Timing, Timing
     from qcloud_cos.cos_threadpool import SimpleThreadPool
 
     client = CosS3Client(CosConfig(**config))
-    dest = os.path.join(workdir, "sdk-big.bin")
-    big = _timed(lambda: client.download_file(BUCKET, BIG_KEY, dest), seeded.big.size, 1)
-    problems = [p for p in [_verify(dest, seeded.big)] if p]
-    folder = os.path.join(workdir, "sdk-dir")
 
-    def download_folder() -> None:
+    def download_folder(folder: str) -> list[str]:
         # The SDK's documented recipe: list every page, then download_file per key in a pool.
         keys, marker = [], ""
         while True:
@@ -158,13 +160,9 @@ def _run_sdk(config: dict, workdir: str, seeded: Seeded) -> tuple[Timing, Timing
             os.makedirs(os.path.dirname(local), exist_ok=True)
             pool.add_task(client.download_file, BUCKET, key, local)
         pool.wait_completion()
-        if not pool.get_result()["success_all"]:
-            problems.append("the SDK's pool reported failed downloads")
+        return [] if pool.get_result()["success_all"] else ["the SDK's pool reported failed downloads"]
 
-    small_bytes = sum(info.size for info in seeded.small.values())
-    small = _timed(download_folder, small_bytes, len(seeded.small))
-    problems += _verify_tree(folder, seeded, SMALL_PREFIX)
-    return big, small, problems
+    return _measure("sdk", client.download_file, download_folder, workdir, seeded)
 
 
 def _sdk_available() -> bool:
