@@ -51,6 +51,12 @@ def extensions() -> list[Extension]:
     )
     return [
         Extension("cosfast._crc64", ["cosfast/_crc64.pyx", *CRC64_SOURCES], **common),
+        # The part writer runs the CRC in C in the same pass as pwrite, so it links the kernels.
+        Extension(
+            "cosfast._partwriter",
+            ["cosfast/_partwriter.pyx", "src_c/partwriter.c", *CRC64_SOURCES],
+            **common,
+        ),
     ]
 
 

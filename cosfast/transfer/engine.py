@@ -316,7 +316,7 @@ class TransferEngine:
         curl.setopt(pycurl.URL, url)
         curl.setopt(pycurl.HTTPHEADER, header_lines)
         curl.setopt(pycurl.HEADERFUNCTION, attempt.on_header)
-        curl.setopt(pycurl.WRITEFUNCTION, attempt.write)
+        curl.setopt(pycurl.WRITEFUNCTION, attempt.write, use_memoryview=True)
         self._multi.add_handle(curl)
         return curl, attempt
 
