@@ -35,11 +35,11 @@ def folders(root: Path) -> set[str]:
 
 
 def gets(emulator, key_prefix: str = "") -> list:
-    return [r for r in emulator.request_log() if r.method == "GET" and r.key and r.key.startswith(key_prefix)]
+    return [r for r in emulator.request_log if r.method == "GET" and r.key and r.key.startswith(key_prefix)]
 
 
 def listings(emulator) -> list:
-    return [r for r in emulator.request_log() if r.method == "GET" and r.key is None]
+    return [r for r in emulator.request_log if r.method == "GET" and r.key is None]
 
 
 def leftovers(root: Path) -> list[str]:
@@ -71,7 +71,7 @@ def test_thousands_of_small_objects_across_listing_pages(emulator, tmp_path):
     object_gets = gets(emulator)
     assert len(object_gets) == 2500  # one whole-object GET each: no HEAD, no ranges
     assert all(r.range is None and r.headers.get("if-match") for r in object_gets)
-    assert not any(r.method == "HEAD" for r in emulator.request_log())
+    assert not any(r.method == "HEAD" for r in emulator.request_log)
 
 
 def test_downloads_start_while_the_listing_is_still_paging(emulator, tmp_path):
