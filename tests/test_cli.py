@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import cosfast
+from cosfast.cli import main
 from cosfast.cli.errors import UsageError
 from cosfast.cli.target import Connection, parse_cos_url, parse_endpoint_url
 
@@ -43,10 +44,16 @@ def test_help_lists_every_command():
     assert "Exit codes" in result.stdout
 
 
+@pytest.mark.parametrize("args, text", [
+    (["get"], "required: cos://bucket/key"),
+    (["get", "s3://bucket/key"], "is not a COS URL"),
+])
+def test_usage_errors_from_the_real_script(args, text):
+    assert_one_line_error(run_cli(*args), 2, text)
+
+
 @pytest.mark.parametrize("args, env, text", [
-    (["get"], {}, "required: cos://bucket/key"),
     (["frobnicate"], {}, "invalid choice"),
-    (["get", "s3://bucket/key"], {}, "is not a COS URL"),
     (["get", "cos:///key"], {}, "names no bucket"),
     (["get", "cos://Bad_Bucket/key"], {}, "is not a COS bucket name"),
     (["get", "cos://b-1250000000/key"], {}, "no region"),
@@ -59,8 +66,15 @@ def test_help_lists_every_command():
     (["get", "-j", "0", "cos://b-1250000000/k"], {}, "must be at least 1"),
     (["demo", "--size", "lots"], {}, "is not a size"),
 ])
-def test_usage_errors_exit_2_with_one_line(args, env, text):
-    assert_one_line_error(run_cli(*args, env=env), 2, text)
+def test_usage_errors_exit_2_with_one_line(args, env, text, monkeypatch, capsys):
+    """In-process (cosfast.cli.main), to keep the suite fast; the script itself is covered above."""
+    for name in [n for n in os.environ if n.startswith("COS_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code = main(args)
+    captured = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess(args, code, captured.out, captured.err), 2, text)
 
 
 def test_json_mode_also_reports_errors_as_json():
@@ -127,3 +141,126 @@ def test_flags_override_environment_and_no_keys_means_anonymous():
     assert connection.config_kwargs() == {"Region": "ap-shanghai", "Scheme": "https", "Anonymous": True}
     with pytest.raises(UsageError, match="SecretId"):
         Connection.from_args(args, {"COS_SECRET_KEY": "k"})
+
+
+# -- against the emulator ------------------------------------------------------------------------
+
+def emulator_env(emulator, **extra: str) -> dict:
+    env = {"COS_SECRET_ID": emulator.secret_id, "COS_SECRET_KEY": emulator.secret_key,
+           "COS_ENDPOINT_URL": emulator.endpoint}
+    env.update(extra)
+    return env
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_ls_folder_by_folder_and_recursive(emulator):
+    for key in ["top.txt", "d/a.txt", "d/sub/b.txt", "d/sub/c.txt", "e/f"]:
+        emulator.put(key, key.encode())
+    env = emulator_env(emulator)
+    shallow = run_cli("ls", f"cos://{emulator.bucket}/", env=env)
+    assert shallow.returncode == 0, shallow.stderr
+    lines = shallow.stdout.splitlines()
+    assert [line.split()[-1] for line in lines] == ["d/", "e/", "top.txt"]
+    deep = run_cli("ls", "-r", "--json", f"cos://{emulator.bucket}/d/", env=env)
+    docs = json_lines(deep.stdout)
+    assert [(d["type"], d["key"], d["size"]) for d in docs] == [
+        ("object", "d/a.txt", 7), ("object", "d/sub/b.txt", 11), ("object", "d/sub/c.txt", 11)]
+
+
+def test_get_recursive_json_lines_and_exit_status(emulator, tmp_path):
+    for i in range(12):
+        emulator.put(f"r/{i % 3}/{i}.bin", bytes([i]) * (100 + i))
+    emulator.put("r/../escape", b"never")
+    env = emulator_env(emulator)
+    result = run_cli("get", "-r", "--json", f"cos://{emulator.bucket}/r/", str(tmp_path / "out"), env=env)
+    assert result.returncode == 1, result.stderr  # one key was refused
+    docs = json_lines(result.stdout)
+    objects = [d for d in docs if d["type"] == "object"]
+    summary = docs[-1]
+    assert summary["type"] == "summary" and summary["downloaded"] == 12
+    assert summary["failed"] == [{"key": "r/../escape", "reason": "it has a '..' path component"}]
+    assert sorted(d["status"] for d in objects) == ["downloaded"] * 12 + ["failed"]
+    for i in range(12):
+        assert (tmp_path / "out" / str(i % 3) / f"{i}.bin").read_bytes() == bytes([i]) * (100 + i)
+    assert not (tmp_path / "escape").exists()
+
+    emulator.delete_object(emulator.bucket, "r/../escape")
+    again = run_cli("get", "-r", f"cos://{emulator.bucket}/r/", str(tmp_path / "out"), env=env)
+    assert again.returncode == 0, again.stderr
+    assert "0 downloaded" in again.stdout and "12 unchanged" in again.stdout
+    assert again.stderr == ""  # no TTY: no progress bar
+
+
+def test_include_exclude_and_force_flags(emulator, tmp_path):
+    for key in ["g/a.txt", "g/b.log", "g/c.txt"]:
+        emulator.put(key, key.encode())
+    env = emulator_env(emulator)
+    out = tmp_path / "out"
+    result = run_cli("get", "-r", "-q", "--include", "*.txt", "--exclude", "c*", f"cos://{emulator.bucket}/g/",
+                     str(out), env=env)
+    assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
+    forced = run_cli("get", "-r", "--json", "--force", f"cos://{emulator.bucket}/g/", str(out), env=env)
+    assert json_lines(forced.stdout)[-1]["downloaded"] == 3
+
+
+def test_auth_and_not_found_exit_codes_and_no_secret_in_output(emulator, tmp_path):
+    emulator.put("k", b"v")
+    wrong = "WrongSecretValue-0123456789"
+    result = run_cli("ls", f"cos://{emulator.bucket}/", "--debug",
+                     env=emulator_env(emulator, COS_SECRET_KEY=wrong, COS_TOKEN="TokenValue-987654321"))
+    assert result.returncode == 3
+    assert "SignatureDoesNotMatch" in result.stderr or "AccessDenied" in result.stderr
+    for secret in (wrong, "TokenValue-987654321", emulator.secret_key):
+        assert secret not in result.stdout + result.stderr
+    missing = run_cli("ls", "cos://no-such-bucket-1250000000/", env=emulator_env(emulator))
+    assert_one_line_error(missing, 4, "NoSuchBucket")
+    nothing = run_cli("get", "-r", f"cos://{emulator.bucket}/empty/", str(tmp_path), env=emulator_env(emulator))
+    assert nothing.returncode == 4 and "nothing found" in nothing.stderr
+
+
+def test_unreachable_endpoint_is_one_line_exit_1(tmp_path):
+    env = {"COS_ENDPOINT_URL": "http://127.0.0.1:9", "COS_SECRET_ID": "AKIDx", "COS_SECRET_KEY": "SecretNotShown"}
+    result = run_cli("ls", "cos://b-1250000000/", env=env)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "SecretNotShown" not in result.stderr
+
+
+def test_progress_bar_is_drawn_on_a_terminal(emulator, tmp_path):
+    import pty
+
+    for i in range(30):
+        emulator.put(f"p/{i}", b"x" * 5000)
+    primary, secondary = pty.openpty()
+    try:
+        child_env = dict(CLEAN_ENV, PYTHONPATH=REPO_ROOT, **emulator_env(emulator))
+        proc = subprocess.run([sys.executable, "-m", "cosfast", "get", "-r", f"cos://{emulator.bucket}/p/",
+                               str(tmp_path)], env=child_env, stdout=subprocess.PIPE, stderr=secondary,
+                              timeout=120)
+        os.close(secondary)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(primary)
+    assert proc.returncode == 0
+    text = drawn.decode()
+    assert "\r" in text and "files 30" in text and "/s" in text
+    assert "30 downloaded" in proc.stdout.decode()
+
+
+@pytest.mark.timeout(60)
+def test_emulator_command_delegates_to_the_emulator():
+    result = run_cli("emulator", "--help")
+    assert result.returncode == 0
+    assert "--root" in result.stdout and "cosfast emulator" in result.stdout
