@@ -297,3 +297,31 @@ def test_sdk_batch_sample_with_cosfast_imports_makes_the_same_tree(emulator, tmp
     assert len(sdk_tree) == len(keys) - 1
     assert tree(ours_dir / "download") == sdk_tree
     assert folders(ours_dir / "download") == folders(sdk_dir / "download")
+
+
+def test_a_large_object_cut_off_mid_batch_resumes_on_the_next_run(emulator, tmp_path):
+    from cosfast.transfer.record import ResumeRecord
+
+    mib = 1024 * 1024
+    big = os.urandom(4 * mib)
+    emulator.put("big/obj", big)
+    emulator.put("big/small", b"small")
+    fault = emulator.add_fault(Fault("status", bucket=emulator.bucket, key="big/obj", range_start=mib,
+                                     status=503, times=None))
+    client = client_for(emulator)
+    first = client.download_dir(emulator.bucket, "big/", str(tmp_path), PartSize=1, MAXThread=4)
+    assert first.downloaded == 1 and [key for key, _ in first.failed] == ["big/obj"]
+    assert "503" in first.failed[0][1]
+    records = list(tmp_path.glob(".obj.cosfast.resume"))
+    assert len(records) == 1 and not (tmp_path / "obj").exists()
+    done = set(ResumeRecord.load(str(records[0])).parts)
+    assert 1 not in done and done  # the parts that landed are on record
+
+    emulator.remove_fault(fault)
+    emulator.clear_log()
+    second = client.download_dir(emulator.bucket, "big/", str(tmp_path), PartSize=1, MAXThread=4)
+    assert (second.downloaded, second.skipped, second.failed) == (1, 1, [])
+    assert (tmp_path / "obj").read_bytes() == big
+    fetched = sorted(r.range for r in gets(emulator, "big/obj"))
+    assert fetched == sorted(f"bytes={i * mib}-{(i + 1) * mib - 1}" for i in range(4) if i not in done)
+    assert leftovers(tmp_path) == []
