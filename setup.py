@@ -38,6 +38,10 @@ CRC64_SOURCES = [
     "src_c/crc64_table.c",
     "src_c/crc64_combine.c",
     "src_c/crc64_dispatch.c",
+    "src_c/crc64_cpu.c",
+    "src_c/crc64_clmul.c",
+    "src_c/crc64_vpclmul.c",
+    "src_c/crc64_avx512.c",
 ]
 
 

@@ -9,7 +9,6 @@ cosfast only: ``download_dir`` (every object under a prefix, on one shared engin
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit
 
@@ -22,14 +21,13 @@ from cosfast._comm import (
 )
 from cosfast.auth import SignInput, authorization
 from cosfast.cos_exception import CosClientError, CosServiceError
+from cosfast.download_dir import download_dir
+from cosfast.download_file import download_file
 from cosfast.kwargs import check_download_headers, mapped, split_object_kwargs
 from cosfast.request import PreparedRequest, RequestSpec, prepare_request
 from cosfast.streambody import StreamBody
-from cosfast.transfer.batch import BatchOptions, BatchSummary, ListedObject, ListingPage, download_prefix
-from cosfast.transfer.download import DownloadOptions
-from cosfast.transfer.engine import EngineOptions, RequestBuilder
 from cosfast.transfer.retry import RetryPolicy
-from cosfast.transport import ERROR_BODY_LIMIT, Exchange, Transport, configure_curl
+from cosfast.transport import ERROR_BODY_LIMIT, Exchange, Transport
 from cosfast.xmldict import parse_listing
 
 __all__ = ["CosS3Client"]
@@ -247,6 +245,16 @@ class CosS3Client:
 
         return reopen
 
+    def download_file(self, Bucket, Key, DestFilePath, PartSize=20, MAXThread=5, EnableCRC=False,
+                      progress_callback=None, DumpRecordDir=None, KeySimplifyCheck=True,
+                      DisableTempDestFilePath=False, MaxPartCount=10000, **Kwargs) -> None:
+        """Download an object to a file: parts of PartSize MiB over MAXThread connections, each
+        pinned to the ETag seen by HEAD, CRC-64 verified before the file is renamed into place,
+        resumable after a crash. See cosfast/download_file.py for the details."""
+        download_file(self, Bucket, Key, DestFilePath, PartSize, MAXThread, EnableCRC,
+                      progress_callback, DumpRecordDir, KeySimplifyCheck,
+                      DisableTempDestFilePath, MaxPartCount, **Kwargs)
+
     def head_object(self, Bucket, Key, **kwargs) -> dict:
         """An object's metadata: the HEAD response headers as sent."""
         headers, params = split_object_kwargs(kwargs)
@@ -290,101 +298,15 @@ class CosS3Client:
             raise CosClientError("list_objects: the response is larger than any listing page")
         return parse_listing(body, decode=decode)
 
-    # -- many objects -------------------------------------------------------------------
-
-    def _request_builder(self, bucket: str, key: str, headers: dict, params: dict) -> RequestBuilder:
-        """The engine's request builder for one object: the same GET, re-signed per attempt,
-        with the attempt's Range added."""
-        def build(extra: dict) -> tuple:
-            prepared = self._prepare_object_request("GET", bucket, key, {**headers, **extra}, params)
-            return prepared.url, prepared.header_lines()
-
-        return build
-
-    def _engine_options(self) -> EngineOptions:
-        conf = self._conf
-        return EngineOptions(configure_curl=lambda curl: configure_curl(curl, conf),
-                             retry=self._retry_policy)
-
     def download_dir(self, Bucket, Prefix, LocalDir, *, Include=(), Exclude=(), SkipUnchanged=True,
                      PartSize=20, MAXThread=16, EnableCRC=False, MaxKeys=1000, DumpRecordDir=None,
-                     progress_callback=None, object_callback=None, **Kwargs) -> BatchSummary:
-        """Downloads every object under ``Prefix`` into the folder ``LocalDir`` (cosfast only).
-
-        Keys land at their path relative to the prefix's folder part (``Prefix='data/'``:
-        ``data/x/y`` -> ``LocalDir/x/y``); keys that would leave LocalDir are refused and
-        reported (see cosfast.transfer.keypath); keys ending in '/' create folders.
-        The listing (``MaxKeys`` per page) runs in a background thread while the downloads run;
-        all objects share one set of ``MAXThread`` kept-alive connections. Objects up to
-        ``PartSize`` MiB are one GET, larger ones are fetched in parts and resume from their
-        record (in ``DumpRecordDir`` or beside the file) when run again. Every file is checked
-        (size, ETag pinned by If-Match, CRC-64 when COS sends it; ``EnableCRC=True`` warns
-        about objects without one) and renamed into place with the object's Last-Modified as
-        its mtime.
-
-        ``Include``/``Exclude``: glob patterns on the relative key (``*`` crosses '/'); exclude
-        wins. ``SkipUnchanged``: a local file with the object's size and mtime is not fetched
-        again. ``progress_callback(consumed_bytes, total_bytes)``: overall bytes, ``total``
-        growing while the listing runs. ``object_callback(result)``: an ObjectResult (key, path,
-        status 'downloaded'/'skipped'/'failed'/'folder', size, error) per key. Both are called
-        from this thread. ``Kwargs``: TrafficLimit, SSE-C headers and Response* overrides,
-        applied to every object.
-
-        Returns a BatchSummary (downloaded, skipped, folders, failed [(key, reason)], bytes,
-        seconds). A failed object does not stop the others; a failed listing raises."""
-        for name, value in (("Bucket", Bucket), ("Prefix", Prefix)):
-            if not isinstance(value, str):
-                raise CosClientError(f"{name} must be a string, got {type(value).__name__}")
-        if not isinstance(LocalDir, (str, os.PathLike)):
-            raise CosClientError(f"LocalDir must be a path, got {type(LocalDir).__name__}")
-        for name, value in (("PartSize", PartSize), ("MAXThread", MAXThread), ("MaxKeys", MaxKeys)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise CosClientError(f"{name} must be a positive integer, got {value!r}")
-        for name, value in (("progress_callback", progress_callback), ("object_callback", object_callback)):
-            if value is not None and not callable(value):
-                raise CosClientError(f"{name} must be callable, got {type(value).__name__}")
-        refused = sorted(set(Kwargs) & _PER_OBJECT_KWARGS)
-        if refused:
-            raise CosClientError(f"download_dir does not take {', '.join(refused)}: it names one object")
-        headers, params = split_object_kwargs(Kwargs)
-        check_download_headers(headers)
-        format_bucket(Bucket, self._conf._appid)
-
-        def list_page(marker: str) -> ListingPage:
-            page = self.list_objects(Bucket, Prefix=Prefix, Marker=marker, MaxKeys=MaxKeys)
-            objects = [ListedObject(key=item["Key"], size=int(item["Size"]), etag=item["ETag"],
-                                    last_modified=item.get("LastModified", ""))
-                       for item in page.get("Contents") or []]
-            if page.get("IsTruncated") != "true":
-                return ListingPage(objects, None)
-            next_marker = page.get("NextMarker") or (objects[-1].key if objects else None)
-            if not next_marker:
-                raise CosClientError("the listing is truncated but gives no marker to continue from")
-            return ListingPage(objects, next_marker)
-
-        def request_for(listed: ListedObject) -> RequestBuilder:
-            return self._request_builder(Bucket, listed.key, {**headers, "If-Match": listed.etag}, params)
-
-        options = BatchOptions(
-            include=_patterns("Include", Include), exclude=_patterns("Exclude", Exclude),
-            skip_unchanged=bool(SkipUnchanged),
-            download=DownloadOptions(part_size_mib=PartSize, max_connections=MAXThread,
-                                     enable_crc=bool(EnableCRC), record_dir=DumpRecordDir,
-                                     engine=self._engine_options()),
-            progress_callback=progress_callback, object_callback=object_callback)
-        return download_prefix(bucket=Bucket, prefix=Prefix, local_dir=os.fspath(LocalDir),
-                               list_page=list_page, request_for=request_for, options=options)
-
-
-# Conditions and versions name one object; a batch pins each object by its listed ETag instead.
-_PER_OBJECT_KWARGS = frozenset({"Range", "IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince",
-                                "VersionId"})
-
-
-def _patterns(name: str, value: Any) -> tuple:
-    """Include/Exclude: one glob string or an iterable of them."""
-    patterns = (value,) if isinstance(value, str) else tuple(value or ())
-    for pattern in patterns:
-        if not isinstance(pattern, str):
-            raise CosClientError(f"{name} patterns must be strings, got {type(pattern).__name__}")
-    return patterns
+                     progress_callback=None, object_callback=None, **Kwargs):
+        """Downloads every object under ``Prefix`` into the folder ``LocalDir`` (cosfast only):
+        listing in the background, all objects on one set of MAXThread kept-alive connections,
+        each file verified and renamed into place, unchanged files skipped, unsafe keys refused.
+        Returns a BatchSummary. See cosfast/download_dir.py for every option."""
+        return download_dir(self, Bucket, Prefix, LocalDir, Include=Include, Exclude=Exclude,
+                            SkipUnchanged=SkipUnchanged, PartSize=PartSize, MAXThread=MAXThread,
+                            EnableCRC=EnableCRC, MaxKeys=MaxKeys, DumpRecordDir=DumpRecordDir,
+                            progress_callback=progress_callback, object_callback=object_callback,
+                            **Kwargs)

@@ -117,7 +117,7 @@ class BatchOptions:
 
 
 ListPage = Callable[[str], ListingPage]  # marker -> page
-RequestFor = Callable[[ListedObject], RequestBuilder]  # a request builder pinned to the listed ETag
+RequestFor = Callable[[ObjectIdentity], RequestBuilder]  # a request builder pinned to the identity's ETag
 
 
 def listing_time(value: str) -> Optional[float]:
@@ -247,7 +247,7 @@ class _Batch:
             return []
         identity = ObjectIdentity(bucket=self.bucket, key=listed.key, version_id=None, etag=listed.etag,
                                   size=listed.size, last_modified=listed.last_modified, crc64=None)
-        transfer = ObjectTransfer(identity, placement.path, build_request=self.request_for(listed),
+        transfer = ObjectTransfer(identity, placement.path, build_request=self.request_for(identity),
                                   options=self.options.download, mtime=mtime, on_settled=self._settled)
         self.in_flight[id(transfer)] = (transfer, listed, placement)
         self._add_total(listed.size)
@@ -305,6 +305,10 @@ class _Batch:
         if self.options.progress_callback is not None:
             self.options.progress_callback(self.consumed, self.total)
 
+    def tick(self) -> None:
+        for transfer, _, _ in list(self.in_flight.values()):
+            transfer.tick()
+
     def abandon_all(self, error: BaseException) -> None:
         for transfer, _, _ in list(self.in_flight.values()):
             transfer.abandon(error)
@@ -328,7 +332,7 @@ def download_prefix(*, bucket: str, prefix: str, local_dir: str, list_page: List
                                                     max_connections=options.download.max_connections))
     lister.start()
     try:
-        engine.run(batch.jobs(), on_progress=batch.on_bytes)
+        engine.run(batch.jobs(), on_progress=batch.on_bytes, on_tick=batch.tick)
     except BaseException as exc:
         batch.abandon_all(exc)
         raise
