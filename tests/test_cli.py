@@ -264,3 +264,46 @@ def test_emulator_command_delegates_to_the_emulator():
     result = run_cli("emulator", "--help")
     assert result.returncode == 0
     assert "--root" in result.stdout and "cosfast emulator" in result.stdout
+
+
+def test_get_one_object_to_a_file_a_folder_and_the_current_folder(emulator, tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    emulator.put("dir/obj.bin", data)
+    env = emulator_env(emulator)
+    url = f"cos://{emulator.bucket}/dir/obj.bin"
+    as_file = run_cli("get", "--json", "--part-size", "1", "-j", "3", url, str(tmp_path / "named.bin"), env=env)
+    assert as_file.returncode == 0, as_file.stderr
+    doc = json.loads(as_file.stdout)
+    assert doc["type"] == "result" and doc["bytes"] == len(data) and doc["dest"] == str(tmp_path / "named.bin")
+    assert (tmp_path / "named.bin").read_bytes() == data
+    (tmp_path / "into").mkdir()
+    into = run_cli("get", "-q", url, str(tmp_path / "into"), env=env)
+    assert into.returncode == 0 and into.stdout == "" and (tmp_path / "into" / "obj.bin").read_bytes() == data
+    here = run_cli("get", url, env=env, cwd=str(tmp_path / "into"))
+    assert here.returncode == 0 and "obj.bin" in here.stdout
+    missing = run_cli("get", f"cos://{emulator.bucket}/dir/nope", str(tmp_path / "nope"), env=env)
+    assert missing.returncode == 4 and not (tmp_path / "nope").exists()
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_get_creates_missing_folders_and_a_file_in_the_way_is_a_local_error(emulator, tmp_path):
+    emulator.put("k", b"value")
+    env = emulator_env(emulator)
+    made = run_cli("get", "-q", f"cos://{emulator.bucket}/k", str(tmp_path / "new" / "dirs" / "k"), env=env)
+    assert made.returncode == 0 and (tmp_path / "new" / "dirs" / "k").read_bytes() == b"value"
+    (tmp_path / "file").write_text("in the way")
+    blocked = run_cli("get", f"cos://{emulator.bucket}/k", str(tmp_path / "file" / "k"), env=env)
+    assert_one_line_error(blocked, 5, "local file error")
+
+
+@pytest.mark.timeout(180)
+def test_demo_runs_verifies_and_cleans_up(tmp_path):
+    result = run_cli("demo", "--json", "--size", "3MiB", "--files", "30", "--file-size", "2KiB", "--rounds", "1",
+                     env={"TMPDIR": str(tmp_path)}, timeout=170)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["verified"] is True and doc["files"] == 30
+    assert set(doc["sides"]) == {"cosfast", "qcloud_cos"}
+    for side in doc["sides"].values():
+        assert side["object_bytes_per_second"] > 0 and side["folder_files_per_second"] > 0
+    assert list(tmp_path.iterdir()) == []  # the emulator's root and every download are gone

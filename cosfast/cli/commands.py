@@ -55,6 +55,9 @@ def run_get(args: argparse.Namespace, url: CosUrl, connection: Connection, out: 
     dest = destination_for(url.key, args.dest)
     progress = make_progress(out.stderr, enabled=out.shows_progress, label=os.path.basename(dest))
     on_progress = _sdk_progress(progress)
+    folder = os.path.dirname(dest)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
     client = make_client(connection)
     start = time.monotonic()
     try:

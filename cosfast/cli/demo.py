@@ -1,11 +1,15 @@
 """``cosfast demo``: the main job on a local stage.
 
-Starts the emulator in this process on a free port of 127.0.0.1, seeds one large object and a
-folder of small ones, downloads both with cosfast (``download_file`` and ``download_dir``) and,
-when ``qcloud_cos`` is installed, with the official SDK (its ``download_file``, and its documented
+Seeds a local emulator (one large object and a folder of small ones), serves it on a free port
+of 127.0.0.1, downloads both with cosfast (``download_file`` and ``download_dir``) and, when
+``qcloud_cos`` is installed, with the official SDK (its ``download_file``, and its documented
 "download a COS directory" recipe: list page by page, ``download_file`` per key in a
 ``SimpleThreadPool``), checks every file's CRC-64 against the emulator's, prints both sides'
 throughput, and removes everything it created.
+
+The emulator serves from a child process (``python -m cosfast.emulator``), not from a thread of
+this one: in-process, its Python HTTP server would compete with the downloader for the GIL and
+the demo would measure the emulator rather than the clients.
 """
 from __future__ import annotations
 
@@ -13,10 +17,13 @@ import argparse
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 
 from cosfast.cli.errors import CommandError, ExitCode, UsageError
 from cosfast.cli.output import Output
@@ -45,6 +52,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--files", type=int, default=500, help="number of small objects (default 500)")
     parser.add_argument("--file-size", type=parse_size, default=parse_size("64KiB"),
                         help="size of each small object (default 64KiB)")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per side, best kept (default 2)")
     parser.add_argument("--no-sdk", action="store_true", help="skip the official SDK's side")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the result table")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -89,6 +97,9 @@ def _seed(emulator: Any, workdir: str, args: argparse.Namespace) -> Seeded:
 
 
 def _timed(action: Callable[[], None], nbytes: int, files: int) -> Timing:
+    # Flush dirty pages first (the seed's, the other side's files): writeback of earlier writes
+    # would otherwise throttle whichever download runs next.
+    os.sync()
     start = time.perf_counter()
     action()
     return Timing(time.perf_counter() - start, nbytes, files)
@@ -123,6 +134,8 @@ def _measure(side: str, download_file: Callable[..., Any], download_folder: Call
     small_bytes = sum(info.size for info in seeded.small.values())
     small = _timed(lambda: problems.extend(download_folder(folder)), small_bytes, len(seeded.small))
     problems += _verify_tree(folder, seeded, SMALL_PREFIX)
+    os.unlink(dest)  # each round starts from nothing, and the disk holds one copy at a time
+    shutil.rmtree(folder)
     return big, small, problems
 
 
@@ -173,29 +186,89 @@ def _sdk_available() -> bool:
     return True
 
 
+class _ServedEmulator:
+    """``python -m cosfast.emulator`` on a free port, serving ``root``; stopped on exit."""
+
+    def __init__(self, root: str, secret_id: str, secret_key: str) -> None:
+        self.root = root
+        self.secret_id = secret_id
+        self.secret_key = secret_key
+        self.endpoint = ""
+        self._process: Optional[subprocess.Popen] = None
+
+    def __enter__(self) -> "_ServedEmulator":
+        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (package_parent, os.environ.get("PYTHONPATH")) if p))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "cosfast.emulator", "--root", self.root, "--port", "0",
+             "--secret-id", self.secret_id, "--secret-key", self.secret_key],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            if line.startswith("endpoint: "):
+                self.endpoint = line.split(" ", 1)[1].strip()
+            if line.startswith("ready"):
+                break
+        if not self.endpoint:
+            self.__exit__()
+            raise CommandError("the emulator did not start (try `cosfast emulator --root DIR`)", ExitCode.FAILED)
+        return self
+
+    def config(self) -> dict:
+        url = urlsplit(self.endpoint)
+        return {"Region": "ap-guangzhou", "SecretId": self.secret_id, "SecretKey": self.secret_key,
+                "IP": url.hostname, "Port": url.port, "Scheme": url.scheme}
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+            self._process = None
+
+
+def _best(old: Optional[tuple], new: tuple) -> tuple:
+    """Keeps each side's fastest round (a shared machine's noise only ever slows a run down) and
+    every verification problem of every round."""
+    if old is None:
+        return new
+    big = min(old[0], new[0], key=lambda t: t.seconds)
+    small = min(old[1], new[1], key=lambda t: t.seconds)
+    return big, small, old[2] + new[2]
+
+
 def run_demo(args: argparse.Namespace, out: Output) -> ExitCode:
-    if args.files < 1 or args.size < 1 or args.file_size < 1:
-        raise UsageError("--size, --files and --file-size must be positive")
+    if min(args.files, args.size, args.file_size, args.rounds) < 1:
+        raise UsageError("--size, --files, --file-size and --rounds must be positive")
     try:
-        from cosfast.emulator import Emulator
+        from cosfast.emulator import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Emulator
     except ImportError as exc:
         raise CommandError(f"the demo needs the emulator's dependencies ({exc}): "
                            "pip install 'cosfast[emulator]'", ExitCode.USAGE) from None
     with_sdk = not args.no_sdk and _sdk_available()
     workdir = tempfile.mkdtemp(prefix="cosfast-demo-")
     try:
-        with Emulator(os.path.join(workdir, "emulator")) as emulator:
-            out.note(f"emulator at {emulator.endpoint}; seeding one {human_bytes(args.size)} object and "
-                     f"{args.files} objects of {human_bytes(args.file_size)} ...")
-            seeded = _seed(emulator, workdir, args)
-            config = emulator.sdk_config()
-            out.note("downloading with cosfast ...")
-            results = {"cosfast": _run_cosfast(config, workdir, seeded)}
-            if with_sdk:
-                out.note("downloading with the official SDK (qcloud_cos) ...")
-                results["qcloud_cos"] = _run_sdk(config, workdir, seeded)
-            elif not args.no_sdk:
-                out.note("the official SDK (cos-python-sdk-v5) is not installed: showing cosfast alone")
+        root = os.path.join(workdir, "emulator")
+        out.note(f"seeding one {human_bytes(args.size)} object and {args.files} objects of "
+                 f"{human_bytes(args.file_size)} ...")
+        seeded = _seed(Emulator(root), workdir, args)  # writes the emulator's storage directly
+        sides = {"cosfast": _run_cosfast}
+        if with_sdk:
+            sides["qcloud_cos"] = _run_sdk
+        elif not args.no_sdk:
+            out.note("the official SDK (cos-python-sdk-v5) is not installed: showing cosfast alone")
+        results: dict = {}
+        with _ServedEmulator(root, DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY) as served:
+            out.note(f"emulator at {served.endpoint}; {args.rounds} round(s) of: " + ", then ".join(sides))
+            for _ in range(args.rounds):
+                for side, run in sides.items():
+                    results[side] = _best(results.get(side), run(served.config(), workdir, seeded))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     problems = [f"{side}: {p}" for side, (_, _, found) in results.items() for p in found]
@@ -207,7 +280,7 @@ def run_demo(args: argparse.Namespace, out: Output) -> ExitCode:
 
 def _report(out: Output, args: argparse.Namespace, results: dict, problems: list[str]) -> None:
     doc = {"type": "result", "object_bytes": args.size, "files": args.files, "file_bytes": args.file_size,
-           "verified": not problems, "sides": {}}
+           "rounds": args.rounds, "verified": not problems, "sides": {}}
     for side, (big, small, _) in results.items():
         doc["sides"][side] = {"object_seconds": round(big.seconds, 6),
                               "object_bytes_per_second": round(big.bytes_per_second()),
@@ -225,6 +298,8 @@ def _report(out: Output, args: argparse.Namespace, results: dict, problems: list
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     table = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
     verdict = "every file verified (size and CRC-64)" if not problems else f"{len(problems)} file(s) WRONG"
+    verdict += ("\nbest of each side's rounds; the emulator is a Python server on one core and often the "
+                "limit here:\nmeasure against a real server with `cosfast bench`")
     if out.json_mode:
         out.record(doc, "")
     else:

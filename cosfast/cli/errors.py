@@ -16,6 +16,7 @@ import enum
 from typing import Iterable
 
 from cosfast.cos_exception import CosClientError, CosServiceError
+from cosfast.transfer.download import CrcMismatchError, DownloadError, DownloadLockedError
 
 
 class ExitCode(enum.IntEnum):
@@ -65,6 +66,10 @@ def describe(exc: BaseException) -> tuple[ExitCode, str]:
         status, error_code = exc.get_status_code(), exc.get_error_code()
         text = f"{error_code}: {exc.get_error_msg()} (HTTP {status}, request id {exc.get_request_id()})"
         return code_for_status(status, error_code), text
+    cause = exc.__cause__
+    if isinstance(exc, CosClientError) and isinstance(cause, (OSError, DownloadError)) \
+            and not isinstance(cause, (CrcMismatchError, DownloadLockedError)):
+        return ExitCode.LOCAL, str(exc)  # the facade's wording, the local file system's fault
     status = getattr(exc, "status", None)
     if status is not None and not isinstance(exc, CosClientError):
         return code_for_status(status), f"{exc} (HTTP {status})"
