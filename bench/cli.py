@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "folder under /var/tmp, removed at the end)")
     p.add_argument("--out", type=Path, default=Path("bench-results"),
                    help="folder for the .jsonl, .md and .png results (default %(default)s)")
+    p.add_argument("--no-chart", action="store_true", help="skip the PNG (matplotlib's import takes seconds)")
     p.add_argument("--list", action="store_true", help="list the suite's contenders and versions, then exit")
     return p
 
@@ -74,7 +75,7 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> SuiteOptions:
         suite=args.suite, count=count, object_size=args.size or size, rounds=rounds, server=server,
         endpoint_url=args.endpoint_url, dest=args.dest, only=only, baseline=args.baseline,
         concurrency=args.concurrency, timeout=args.timeout, work_dir=args.work_dir, out_dir=args.out,
-        bucket=args.bucket, command="cosfast bench " + shlex.join(argv),
+        bucket=args.bucket, chart=not args.no_chart, command="cosfast bench " + shlex.join(argv),
     )
 
 

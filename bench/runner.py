@@ -43,6 +43,7 @@ class SuiteOptions:
     work_dir: Optional[Path]  # kept when given; a temporary one is removed at the end
     out_dir: Path
     bucket: str
+    chart: bool
     command: str  # as typed, for the report
 
 
@@ -86,12 +87,13 @@ def run_suite(options: SuiteOptions, say: Callable[[str], None] = print) -> Suit
     report.append_json_line(jsonl, report.summary_json(context, summaries))
     files = {"jsonl": jsonl, "markdown": options.out_dir / f"{options.suite}-{stamp}.md"}
     files["markdown"].write_text(text)
-    png = options.out_dir / f"{options.suite}-{stamp}.png"
-    why_not = report.chart(context, summaries, png)
-    if why_not:
-        say(why_not)
-    else:
-        files["chart"] = png
+    if options.chart:
+        png = options.out_dir / f"{options.suite}-{stamp}.png"
+        why_not = report.chart(context, summaries, png)
+        if why_not:
+            say(why_not)
+        else:
+            files["chart"] = png
     return SuiteResult(records, text, files)
 
 

@@ -69,6 +69,7 @@ def serve(kind: str, corpus: Corpus, state_dir: Path, endpoint_url: Optional[str
         if not endpoint_url:
             raise ValueError("an external server needs --endpoint-url")
         endpoint = Endpoint(endpoint_url.rstrip("/"), "external", "unknown")
+        _check_reachable(endpoint)
         _seed_signed(endpoint, corpus)
         yield endpoint
     else:
@@ -93,7 +94,7 @@ def _emulator(corpus: Corpus, state_dir: Path) -> Iterator[Endpoint]:
     argv = [sys.executable, "-m", "cosfast.emulator", "--root", str(root), "--port", str(port),
             "--no-auth", "--bucket", corpus.bucket]
     with _running(argv, state_dir / "emulator.log", port):
-        endpoint = Endpoint(f"http://127.0.0.1:{port}", "emulator", f"cosfast {cosfast.__version__}")
+        endpoint = Endpoint(f"http://127.0.0.1:{port}", "emulator", f"cosfast emulator {cosfast.__version__}")
         _seed_unsigned(endpoint, corpus)
         yield endpoint
 
@@ -154,23 +155,45 @@ def _seed_unsigned(endpoint: Endpoint, corpus: Corpus) -> None:
     """PUTs every corpus file path-style over one kept-alive connection (no-auth server)."""
     conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=120, blocksize=_PUT_BLOCK)
     try:
-        for obj in corpus.objects:
-            with open(corpus.path(obj), "rb") as body:
-                conn.request("PUT", f"/{corpus.bucket}/{quote(obj.key, safe='/-_.~')}", body=body,
-                             headers={"Content-Length": str(obj.size),
-                                      "Authorization": "q-sign-algorithm=sha1&bench=no-auth"})
-                response = conn.getresponse()
-                detail = response.read()[:300]
-            if response.status != 200:
-                raise RuntimeError(f"seeding {obj.key} failed: HTTP {response.status} {detail!r}")
+        _put_all(conn, corpus)
+    except OSError as exc:
+        raise RuntimeError(f"seeding {endpoint.url} failed: {exc}") from None
     finally:
         conn.close()
+
+
+def _put_all(conn: http.client.HTTPConnection, corpus: Corpus) -> None:
+    for obj in corpus.objects:
+        with open(corpus.path(obj), "rb") as body:
+            conn.request("PUT", f"/{corpus.bucket}/{quote(obj.key, safe='/-_.~')}", body=body,
+                         headers={"Content-Length": str(obj.size),
+                                  "Authorization": "q-sign-algorithm=sha1&bench=no-auth"})
+            response = conn.getresponse()
+            detail = response.read()[:300]
+        if response.status != 200:
+            raise RuntimeError(f"seeding {obj.key} failed: HTTP {response.status} {detail!r}")
+
+
+def _check_reachable(endpoint: Endpoint) -> None:
+    """Fails in a second, not after the SDK's retries, when nothing listens there."""
+    try:
+        socket.create_connection((endpoint.host, endpoint.port), timeout=5).close()
+    except OSError as exc:
+        raise RuntimeError(f"seeding {endpoint.url} failed: cannot connect: {exc}") from None
 
 
 def _seed_signed(endpoint: Endpoint, corpus: Corpus) -> None:
     from bench.sdkconfig import sdk_client
 
     client = sdk_client(endpoint)
-    for obj in corpus.objects:
-        with open(corpus.path(obj), "rb") as body:
-            client.put_object(Bucket=corpus.bucket, Key=obj.key, Body=body)
+    try:
+        for obj in corpus.objects:
+            with open(corpus.path(obj), "rb") as body:
+                client.put_object(Bucket=corpus.bucket, Key=obj.key, Body=body)
+    except Exception as exc:  # the SDK's and requests' errors alike: one line for the user
+        raise RuntimeError(f"seeding {endpoint.url} failed: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else ""
