@@ -26,9 +26,8 @@ RANGE_PART = 16 << 20  # obstore: bytes per ranged GET
 # -- cosfast -----------------------------------------------------------------------------------
 
 def _cosfast_client(job: Job):
-    from cosfast import CosConfig, CosS3Client
-
     from bench.sdkconfig import cos_config_kwargs
+    from cosfast import CosConfig, CosS3Client
 
     return CosS3Client(CosConfig(**cos_config_kwargs(job.endpoint_url)))
 
@@ -41,13 +40,8 @@ def cosfast_big(job: Job) -> Transfer:
 def cosfast_small(job: Job) -> Transfer:
     client = _cosfast_client(job)
 
-    def transfer() -> None:
-        summary = client.download_dir(Bucket=job.bucket, Prefix=job.prefix, LocalDir=job.dest)
-        failed = getattr(summary, "failed", None) or (summary.get("failed") if isinstance(summary, dict) else None)
-        if failed:
-            raise RuntimeError(f"download_dir reports {len(failed)} failed objects")
-
-    return transfer
+    # What landed is judged by the harness's verification, whatever the summary says.
+    return lambda: client.download_dir(Bucket=job.bucket, Prefix=job.prefix, LocalDir=job.dest)
 
 
 # -- the official SDK ----------------------------------------------------------------------------
@@ -215,7 +209,7 @@ def main(argv: list[str]) -> int:
         start = time.perf_counter()
         transfer()
         wall = time.perf_counter() - start
-    except Exception as exc:  # one clear line for the harness's table, not a traceback
+    except Exception as exc:  # noqa: BLE001 - any failure: one line for the harness's table, not a traceback
         print(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
               file=sys.stderr)
         return 1

@@ -9,7 +9,6 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
 
 from bench.runner import SuiteOptions, run_suite
 from bench.units import format_size, parse_size
@@ -87,7 +86,7 @@ def list_contenders(suite: str) -> None:
         print(f"{c.name:<14} {c.version() if not why else 'skip: ' + why}")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.list:

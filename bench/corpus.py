@@ -50,7 +50,7 @@ class CorpusSpec:
     count: int
     object_size: int
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         if self.count == 1:
             return [f"{self.prefix}object-{self.object_size}.bin"]
         width = max(5, len(str(self.count - 1)))
@@ -60,7 +60,7 @@ class CorpusSpec:
 def build_corpus(root: Path, spec: CorpusSpec) -> Corpus:
     """Writes ``spec.count`` random objects of ``spec.object_size`` bytes under ``root``."""
     objects = []
-    for key in spec.keys():
+    for key in spec.object_keys():
         path = root / spec.bucket / key
         path.parent.mkdir(parents=True, exist_ok=True)
         objects.append(StoredObject(key, spec.object_size, _write_random(path, spec.object_size)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Job:
         path.write_text(json.dumps(asdict(self)))
 
     @classmethod
-    def load(cls, path: Path) -> "Job":
+    def load(cls, path: Path) -> Job:
         body = json.loads(Path(path).read_text())
         body["keys"] = tuple(body["keys"])
         return cls(**body)
@@ -31,3 +32,7 @@ class Job:
 
     def small_dest(self, key: str) -> str:
         return str(Path(self.dest) / key)
+
+    def object_url(self, key: str) -> str:
+        """Path-style URL (what curl, aria2c and S3 clients fetch)."""
+        return f"{self.endpoint_url}/{self.bucket}/{quote(key, safe='/-_.~')}"

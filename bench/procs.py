@@ -5,9 +5,8 @@ import os
 import subprocess
 from pathlib import Path
 
-import cosfast
-
 import bench
+import cosfast
 
 STOP_GRACE = 5.0
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
 
 from bench.stats import Spread, Summary
 
@@ -27,8 +26,8 @@ def markdown(context: ReportContext, summaries: list[Summary]) -> str:
         "",
         f"`{context.command}`",
         "",
-        f"| contender | what | {speed} median (min..max) | wall s | CPU s | CPU s/GiB | peak RSS MiB "
-        f"| {context.baseline} speedup (paired) | runs |",
+        (f"| contender | what | {speed} median (min..max) | wall s | CPU s | CPU s/GiB | peak RSS MiB "
+        f"| {context.baseline} speedup (paired) | runs |"),
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in summaries:
@@ -66,7 +65,7 @@ def append_json_line(path: Path, body: dict) -> None:
         f.write(json.dumps(body) + "\n")
 
 
-def chart(context: ReportContext, summaries: list[Summary], path: Path) -> Optional[str]:
+def chart(context: ReportContext, summaries: list[Summary], path: Path) -> str | None:
     """Writes the PNG; returns a one-line reason instead when it cannot."""
     try:
         import matplotlib
@@ -97,7 +96,7 @@ def _spread(s: Spread, digits: int) -> str:
     return f"{s.median:.{digits}f} ({s.low:.{digits}f}..{s.high:.{digits}f})"
 
 
-def _ratio(r: Optional[Spread]) -> str:
+def _ratio(r: Spread | None) -> str:
     return "n/a" if r is None else f"{r.median:.2f}x ({r.low:.2f}..{r.high:.2f})"
 
 

@@ -7,9 +7,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable
 
 from bench import contenders as registry
 from bench import report
@@ -34,13 +35,13 @@ class SuiteOptions:
     object_size: int
     rounds: int
     server: str  # "emulator" | "nginx" | "external"
-    endpoint_url: Optional[str]
+    endpoint_url: str | None
     dest: str  # "disk" | "tmpfs" | a folder path
-    only: Optional[tuple[str, ...]]  # contender names to run; None: all of the suite
+    only: tuple[str, ...] | None  # contender names to run; None: all of the suite
     baseline: str
     concurrency: int
-    timeout: Optional[float]  # per run; None: from the suite's size
-    work_dir: Optional[Path]  # kept when given; a temporary one is removed at the end
+    timeout: float | None  # per run; None: from the suite's size
+    work_dir: Path | None  # kept when given; a temporary one is removed at the end
     out_dir: Path
     bucket: str
     chart: bool
@@ -202,7 +203,7 @@ def _progress_line(options: SuiteOptions, r: RunRecord) -> str:
 
 
 @contextlib.contextmanager
-def _work_dir(given: Optional[Path]) -> Iterator[Path]:
+def _work_dir(given: Path | None) -> Iterator[Path]:
     if given is not None:
         given.mkdir(parents=True, exist_ok=True)
         yield given

@@ -23,14 +23,14 @@ def cos_config_kwargs(endpoint_url: str) -> dict:
     the endpoint with ``Host: <bucket>.cos.<region>.myqcloud.com`` (virtual-host addressing)."""
     parts = urlsplit(endpoint_url)
     secret_id, secret_key = credentials()
-    return dict(
-        Region=os.environ.get("COS_REGION", REGION),
-        SecretId=secret_id,
-        SecretKey=secret_key,
-        IP=parts.hostname,
-        Port=parts.port or (443 if parts.scheme == "https" else 80),
-        Scheme=parts.scheme,
-    )
+    return {
+        "Region": os.environ.get("COS_REGION", REGION),
+        "SecretId": secret_id,
+        "SecretKey": secret_key,
+        "IP": parts.hostname,
+        "Port": parts.port or (443 if parts.scheme == "https" else 80),
+        "Scheme": parts.scheme,
+    }
 
 
 def sdk_client(endpoint):

@@ -19,9 +19,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
 from urllib.parse import quote, urlsplit
 
 from bench.corpus import Corpus
@@ -51,13 +51,9 @@ class Endpoint:
         parts = urlsplit(self.url)
         return parts.port or (443 if parts.scheme == "https" else 80)
 
-    def object_url(self, bucket: str, key: str) -> str:
-        """Path-style URL of an object (what curl, aria2c and S3 clients fetch)."""
-        return f"{self.url}/{bucket}/{quote(key, safe='/-_.~')}"
-
 
 @contextlib.contextmanager
-def serve(kind: str, corpus: Corpus, state_dir: Path, endpoint_url: Optional[str] = None) -> Iterator[Endpoint]:
+def serve(kind: str, corpus: Corpus, state_dir: Path, endpoint_url: str | None = None) -> Iterator[Endpoint]:
     """Starts (or for ``external``, reaches) the server, seeds the corpus, yields its endpoint."""
     if kind == "emulator":
         with _emulator(corpus, state_dir) as endpoint:
@@ -76,11 +72,11 @@ def serve(kind: str, corpus: Corpus, state_dir: Path, endpoint_url: Optional[str
         raise ValueError(f"unknown server {kind!r}: emulator, nginx or external")
 
 
-def nginx_version() -> Optional[str]:
+def nginx_version() -> str | None:
     binary = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
     if binary is None:
         return None
-    out = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip()
+    out = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False).stderr.strip()
     return out.split("/", 1)[-1] if "/" in out else out
 
 
@@ -190,7 +186,7 @@ def _seed_signed(endpoint: Endpoint, corpus: Corpus) -> None:
         for obj in corpus.objects:
             with open(corpus.path(obj), "rb") as body:
                 client.put_object(Bucket=corpus.bucket, Key=obj.key, Body=body)
-    except Exception as exc:  # the SDK's and requests' errors alike: one line for the user
+    except Exception as exc:  # noqa: BLE001 - the SDK's and requests' errors alike: one line for the user
         raise RuntimeError(f"seeding {endpoint.url} failed: {type(exc).__name__}: {_first_line(exc)}") from None
 
 

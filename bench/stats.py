@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Optional
 
 from bench.record import RunRecord
 
@@ -24,7 +23,7 @@ class Summary:
     failed_runs: int
     errors: tuple[str, ...]  # distinct error lines, first seen first
     metrics: dict  # metric name -> Spread, over the successful runs
-    ratio: Optional[Spread]  # baseline's speed / this one's, per round, when both succeeded
+    ratio: Spread | None  # baseline's speed / this one's, per round, when both succeeded
 
 
 def summarise(records: list[RunRecord], contender: str, baseline: str) -> Summary:
@@ -40,7 +39,7 @@ def spread(values: list[float]) -> Spread:
     return Spread(statistics.median(values), min(values), max(values))
 
 
-def paired_ratio(records: list[RunRecord], *, baseline: str, contender: str) -> Optional[Spread]:
+def paired_ratio(records: list[RunRecord], *, baseline: str, contender: str) -> Spread | None:
     """How many times faster the baseline was than ``contender``, round by round (same bytes,
     so the ratio of wall times), then the median: pairs share the machine's mood of the moment."""
     walls: dict[tuple[str, int], float] = {(r.contender, r.round): r.wall for r in records if r.ok}

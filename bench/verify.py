@@ -8,9 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosfast.crc64 import crc64_file
-
 from bench.corpus import Corpus
+from cosfast.crc64 import crc64_file
 
 
 @dataclass(frozen=True)
