@@ -38,6 +38,10 @@ CRC64_SOURCES = [
     "src_c/crc64_table.c",
     "src_c/crc64_combine.c",
     "src_c/crc64_dispatch.c",
+    "src_c/crc64_cpu.c",
+    "src_c/crc64_clmul.c",
+    "src_c/crc64_vpclmul.c",
+    "src_c/crc64_avx512.c",
 ]
 
 
@@ -51,6 +55,12 @@ def extensions() -> list[Extension]:
     )
     return [
         Extension("cosfast._crc64", ["cosfast/_crc64.pyx", *CRC64_SOURCES], **common),
+        # The part writer runs the CRC in C in the same pass as pwrite, so it links the kernels.
+        Extension(
+            "cosfast._partwriter",
+            ["cosfast/_partwriter.pyx", "src_c/partwriter.c", *CRC64_SOURCES],
+            **common,
+        ),
     ]
 
 

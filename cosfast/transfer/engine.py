@@ -206,8 +206,6 @@ class TransferEngine:
             return self._free.pop()
         curl = pycurl.Curl()
         opts = self.options
-        if opts.configure_curl is not None:
-            opts.configure_curl(curl)
         curl.setopt(pycurl.NOSIGNAL, 1)
         curl.setopt(pycurl.BUFFERSIZE, opts.buffer_size)
         curl.setopt(pycurl.TCP_NODELAY, 1)
@@ -215,6 +213,9 @@ class TransferEngine:
         curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(opts.connect_timeout * 1000))
         curl.setopt(pycurl.LOW_SPEED_LIMIT, opts.low_speed_limit)
         curl.setopt(pycurl.LOW_SPEED_TIME, opts.low_speed_time)
+        # The client's own settings (TLS, proxy, its Timeout as stall limit) win over the defaults.
+        if opts.configure_curl is not None:
+            opts.configure_curl(curl)
         self._all_handles.append(curl)
         return curl
 
@@ -237,12 +238,15 @@ class TransferEngine:
 
     # -- the loop --------------------------------------------------------------------------
 
-    def run(self, jobs: Iterable[RangeJob], *, on_progress: Optional[Callable[[int], None]] = None) -> None:
+    def run(self, jobs: Iterable[RangeJob], *, on_progress: Optional[Callable[[int], None]] = None,
+            on_tick: Optional[Callable[[], None]] = None) -> None:
         """Runs every job to success or final failure, reporting each to its owner.
 
         Jobs are taken from ``jobs`` lazily, in the order given (ascending offsets for one object),
         so a generator can still be listing while the first transfers run. ``on_progress`` gets
-        the number of new body bytes written since its last call."""
+        the number of new body bytes written since its last call; ``on_tick`` is called about
+        every ``progress_interval`` seconds even when no byte moves (to save resume records
+        while a connection stalls)."""
         if self._closed:
             raise RuntimeError("engine is closed")
         source: Iterator[RangeJob] = iter(jobs)
@@ -252,6 +256,7 @@ class TransferEngine:
         active: dict[int, tuple[pycurl.Curl, _Attempt]] = {}
         limit = self.options.max_connections
         progress = _ProgressMeter(on_progress, self.options.progress_interval)
+        ticker = _Ticker(on_tick, self.options.progress_interval)
 
         def next_ready(now: float) -> Optional[RangeJob]:
             nonlocal exhausted
@@ -290,6 +295,7 @@ class TransferEngine:
                 self._drain(active, retry_heap, seq, progress)
                 self._cancel_failed_owners(active, progress)
                 progress.tick()
+                ticker.tick()
                 if active:
                     self._wait(retry_heap)
         finally:
@@ -308,7 +314,7 @@ class TransferEngine:
         curl.setopt(pycurl.URL, url)
         curl.setopt(pycurl.HTTPHEADER, header_lines)
         curl.setopt(pycurl.HEADERFUNCTION, attempt.on_header)
-        curl.setopt(pycurl.WRITEFUNCTION, attempt.write)
+        curl.setopt(pycurl.WRITEFUNCTION, attempt.write, use_memoryview=True)
         self._multi.add_handle(curl)
         return curl, attempt
 
@@ -405,6 +411,23 @@ def _outcome(attempt: _Attempt, curl_error: Optional[tuple[int, str]]) -> Option
         return RetryableTransferError(f"server answered {status}", status=status, headers=headers, body=body,
                                       retry_after=parse_retry_after(head.get("Retry-After")))
     return ServerRefusedError(f"server answered {status}", status=status, headers=headers, body=body)
+
+
+class _Ticker:
+    """Calls a callback at most once per interval."""
+
+    def __init__(self, callback: Optional[Callable[[], None]], interval: float) -> None:
+        self._callback = callback
+        self._interval = interval
+        self._last = time.monotonic()
+
+    def tick(self) -> None:
+        if self._callback is None:
+            return
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            self._callback()
 
 
 class _ProgressMeter:

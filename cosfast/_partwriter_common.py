@@ -1,0 +1,58 @@
+"""What the compiled part writer and its pure-Python twin share: the overflow exception (so the
+engine catches one class whichever backend is live) and the argument checks."""
+from __future__ import annotations
+
+import os
+
+MAX_U64 = (1 << 64) - 1
+MAX_SIZE = (1 << 63) - 1  # off_t
+
+
+def os_error(err: int, path: str) -> OSError:
+    """OSError(errno, strerror, path): the one shape every part-writer I/O failure takes."""
+    return OSError(err, os.strerror(err), path)
+
+
+def check_range(name: str, value: int, maximum: int) -> None:
+    if not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not 0 <= value <= maximum:
+        raise ValueError(f"{name} must be in [0, {maximum}], got {value}")
+
+
+def check_part(tempfile, offset: int, length: int, crc: int, written: int) -> None:
+    """A part must lie inside its file, and a resumed one cannot have written past its end."""
+    check_range("offset", offset, MAX_SIZE)
+    check_range("length", length, MAX_SIZE)
+    check_range("written", written, length)
+    check_range("crc", crc, MAX_U64)
+    if offset + length > tempfile.size:
+        raise ValueError(
+            f"part [{offset}, {offset + length}) runs past the end of "
+            f"{tempfile.path!r} ({tempfile.size} bytes)"
+        )
+
+
+class PartOverflowError(ValueError):
+    """A chunk would have run past the end of its part's byte range; nothing of it was written.
+
+    Seen when a server sends more bytes than the range asked for (a wrong Content-Range, or a
+    200 with the whole object to a ranged GET)."""
+
+    def __init__(self, *, offset: int, length: int, written: int, chunk: int) -> None:
+        self.offset = offset
+        self.length = length
+        self.written = written
+        self.chunk = chunk
+        super().__init__(
+            f"a {chunk}-byte chunk would run past the end of part [{offset}, {offset + length}) "
+            f"with {written} of its {length} bytes already written; nothing of it was written"
+        )
+
+    def __reduce__(self):
+        # Keyword-only __init__: pickle (e.g. across processes) needs the fields by name.
+        return (_rebuild, (self.offset, self.length, self.written, self.chunk))
+
+
+def _rebuild(offset: int, length: int, written: int, chunk: int) -> PartOverflowError:
+    return PartOverflowError(offset=offset, length=length, written=written, chunk=chunk)

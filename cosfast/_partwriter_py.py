@@ -1,0 +1,226 @@
+"""Pure-Python part writer: the test oracle and the COSFAST_NO_EXTENSIONS=1 fallback.
+
+Same interface and semantics as the compiled cosfast._partwriter (see its docstrings). It uses
+whichever crc64 cosfast.crc64 has live, so its CRC is only as slow as that one."""
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from typing import Optional, Union
+
+from cosfast._partwriter_common import (
+    MAX_SIZE, PartOverflowError, check_part, check_range, os_error,
+)
+from cosfast.crc64 import KERNEL as CRC64_KERNEL
+from cosfast.crc64 import crc64
+
+__all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile"]
+
+# Errors meaning "this file system cannot preallocate", not "no space": fall back to ftruncate.
+_NO_PREALLOCATE = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
+
+
+def _open(path: str, create: bool) -> tuple[int, bool]:
+    """(fd, created): O_EXCL first so a failed TempFile removes only a file it made."""
+    if not create:
+        return os.open(path, os.O_WRONLY | os.O_CLOEXEC), False
+    while True:
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644), True
+        except FileExistsError:
+            pass
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CLOEXEC), False
+        except FileNotFoundError:
+            pass  # removed between the two opens: create it again
+
+
+def _set_size(fd: int, size: int, preallocate: bool) -> None:
+    if preallocate and size > 0:
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as exc:
+            if exc.errno not in _NO_PREALLOCATE:
+                raise
+    if os.fstat(fd).st_size != size:
+        os.ftruncate(fd, size)
+
+
+class TempFile:
+    """An open file that parts are pwritten into (the engine picks the path and cleans it up)."""
+
+    def __init__(
+        self, path: Union[str, bytes, os.PathLike], size: int, *, preallocate: bool = True,
+        create: bool = True,
+    ) -> None:
+        check_range("size", size, MAX_SIZE)
+        self.path: str = os.fsdecode(path)
+        self.size: int = size
+        self._lock = threading.Lock()
+        self._users = 0
+        self._closed = True
+        fd, created = _open(self.path, create)
+        try:
+            _set_size(fd, size, preallocate)
+        except OSError as exc:
+            os.close(fd)
+            if created:
+                os.unlink(self.path)
+            raise os_error(exc.errno, self.path) from None
+        self._fd = fd
+        self._closed = False
+
+    @property
+    def fd(self) -> int:
+        return -1 if self._closed else self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _acquire(self) -> int:
+        with self._lock:
+            if self._closed:
+                return -1
+            self._users += 1
+            return self._fd
+
+    def _release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            close_now = self._closed and self._users == 0 and self._fd >= 0
+            fd, self._fd = self._fd, (-1 if close_now else self._fd)
+        if close_now:
+            os.close(fd)
+
+    def _sync(self, sync) -> None:
+        fd = self._acquire()
+        if fd < 0:
+            raise os_error(errno.EBADF, self.path)
+        try:
+            sync(fd)
+        except OSError as exc:
+            raise os_error(exc.errno, self.path) from None
+        finally:
+            self._release()
+
+    def fdatasync(self) -> None:
+        self._sync(os.fdatasync)
+
+    def fsync(self) -> None:
+        self._sync(os.fsync)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._users:
+                return  # the last running write closes it
+            fd, self._fd = self._fd, -1
+        os.close(fd)
+
+    def __enter__(self) -> "TempFile":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0 and not self._users:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __repr__(self) -> str:
+        return f"TempFile(path={self.path!r}, size={self.size}, closed={self._closed})"
+
+
+class PartSink:
+    """pycurl WRITEFUNCTION for one byte range [offset, offset+length) of a TempFile."""
+
+    def __init__(
+        self, tempfile: TempFile, offset: int, length: int, *, crc: int = 0, written: int = 0
+    ) -> None:
+        if not isinstance(tempfile, TempFile):
+            raise TypeError(f"tempfile must be a TempFile, not {type(tempfile).__name__}")
+        check_part(tempfile, offset, length, crc, written)
+        self.tempfile = tempfile
+        self.offset = offset
+        self.length = length
+        self.written = written
+        self.crc = crc
+        self.error: Optional[BaseException] = None
+        self._busy = False
+
+    @property
+    def remaining(self) -> int:
+        return self.length - self.written
+
+    @property
+    def done(self) -> bool:
+        return self.written == self.length
+
+    def __call__(self, chunk) -> Optional[int]:
+        if self.error is not None:
+            return 0
+        try:
+            view = _byte_view(chunk)
+        except (TypeError, BufferError) as exc:
+            self.error = exc
+            return 0
+        n = view.nbytes
+        if n > self.length - self.written:
+            self.error = PartOverflowError(
+                offset=self.offset, length=self.length, written=self.written, chunk=n
+            )
+            return 0
+        if n == 0:
+            return None
+        if self._busy:
+            self.error = RuntimeError("a PartSink was called again while it was writing")
+            return 0
+        fd = self.tempfile._acquire()
+        if fd < 0:
+            self.error = os_error(errno.EBADF, self.tempfile.path)
+            return 0
+        self._busy = True
+        try:
+            self._write_all(fd, view)
+        except OSError as exc:
+            self.error = os_error(exc.errno, self.tempfile.path)
+            return 0
+        finally:
+            self._busy = False
+            self.tempfile._release()
+        return None
+
+    def _write_all(self, fd: int, view: memoryview) -> None:
+        # written and crc move together after every pwrite, so a failure part way leaves them
+        # describing exactly the bytes in the file (os.pwrite retries EINTR itself).
+        total = 0
+        while total < len(view):
+            n = os.pwrite(fd, view[total:], self.offset + self.written)
+            if n == 0:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            self.crc = crc64(view[total:total + n], self.crc)
+            self.written += n
+            total += n
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def __repr__(self) -> str:
+        return (
+            f"PartSink(offset={self.offset}, length={self.length}, written={self.written}, "
+            f"crc={self.crc:#018x}, error={self.error!r})"
+        )
+
+
+def _byte_view(chunk) -> memoryview:
+    """A flat byte view of a contiguous buffer, as PyBUF_SIMPLE gives the compiled module."""
+    view = memoryview(chunk)
+    if not view.c_contiguous:
+        raise BufferError("a PartSink chunk must be a contiguous buffer")
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")

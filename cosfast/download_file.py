@@ -1,0 +1,170 @@
+"""``CosS3Client.download_file``: the SDK's signature and meaning, on the transfer engine.
+
+This module only translates: SDK arguments -> checked options, HEAD -> the pinned object
+identity, transfer errors -> the SDK's exceptions. The work is in cosfast/transfer/.
+
+Decisions where the SDK is silent or faulty (documented in README):
+- every part (and the single GET of a small object) carries ``If-Match: <ETag from HEAD>``, so a
+  changed object stops the download instead of mixing versions;
+- the CRC-64 is always checked when the server sends ``x-cos-hash-crc64ecma`` (it costs nothing:
+  it is computed while writing). With ``EnableCRC=True`` and no such header (objects uploaded
+  before COS computed CRC-64) the file is published with an ``UnverifiedDownloadWarning``;
+- when a multi-part download fails on the network after its retries, the temp file and resume
+  record stay so that calling ``download_file`` again fetches only the missing parts (the SDK's
+  documented retry loop); every other failure removes them;
+- ``progress_callback(consumed_bytes, total_bytes)`` is called from the thread that called
+  ``download_file``, as bytes land (at most every 0.1 s), monotonic, ending at total.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Callable, Optional
+
+from cosfast._comm import check_key, path_simplify_check
+from cosfast.cos_exception import CosClientError, CosServiceError
+from cosfast.kwargs import check_download_headers, split_object_kwargs
+from cosfast.transfer.download import DownloadError, DownloadOptions, download_object
+from cosfast.transfer.engine import EngineOptions, TransferEngine
+from cosfast.transfer.errors import ServerRefusedError, TransferError
+from cosfast.transfer.record import ObjectIdentity
+from cosfast.transfer.retry import RetryPolicy
+from cosfast.transport import configure_curl
+
+# Conditions the caller puts on the download are checked once, by the HEAD; the parts are then
+# pinned with If-Match on the ETag that HEAD saw.
+_CONDITION_HEADERS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+_SSE_C_HEADERS = ("x-cos-server-side-encryption-customer-algorithm",
+                  "x-cos-server-side-encryption-customer-key",
+                  "x-cos-server-side-encryption-customer-key-MD5")
+# A part is resumed from where it stopped, so more attempts than the SDK's 3 retries cost little.
+MIN_PART_ATTEMPTS = 8
+# libcurl hands the body over in chunks of up to this size: one Python call per chunk.
+ENGINE_BUFFER_SIZE = 1024 * 1024
+# Parts are fetched by at most this many connections, whatever MAXThread says.
+MAX_CONNECTIONS = 256
+
+
+def check_positive_int(name: str, value: Any, upper: Optional[int] = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CosClientError(f"{name} must be a positive integer, got {value!r}")
+    if upper is not None and value > upper:
+        raise CosClientError(f"{name} must be at most {upper}, got {value}")
+    return value
+
+
+def engine_options(client: Any, max_connections: int) -> EngineOptions:
+    """Transfer options from the client's config (TLS, proxy, timeouts) and retry count."""
+    attempts = max(MIN_PART_ATTEMPTS, client._retry + 1)
+    return EngineOptions(
+        max_connections=max_connections,
+        buffer_size=ENGINE_BUFFER_SIZE,
+        retry=RetryPolicy(max_attempts=attempts),
+        configure_curl=functools.partial(_configure, config=client._conf),
+    )
+
+
+def _configure(curl: Any, *, config: Any) -> None:
+    configure_curl(curl, config, buffer_size=ENGINE_BUFFER_SIZE)
+
+
+def head_identity(client: Any, Bucket: str, key: str, headers: dict, params: dict) -> ObjectIdentity:
+    """HEADs the object (with the caller's conditions, SSE-C and versionId) and pins what it saw."""
+    head_headers = {name: value for name, value in headers.items()
+                    if name in _CONDITION_HEADERS or name in _SSE_C_HEADERS}
+    head_kwargs_params = {"versionId": params["versionId"]} if "versionId" in params else {}
+    exchange = client._open("HEAD", Bucket, key, head_headers, head_kwargs_params)
+    exchange.drain()
+    if exchange.status == 304:
+        # The caller's If-None-Match / If-Modified-Since held: nothing to download. The SDK would
+        # write an empty or mixed file here; raising says clearly that no download happened.
+        raise CosServiceError("HEAD", {"code": "NotModified", "message": f"{key!r} is not modified: "
+                                       "the download's conditions were not met, nothing was written",
+                                       "requestid": exchange.header("x-cos-request-id")}, 304)
+    info = dict(exchange.headers)
+    lower = {name.lower(): value for name, value in info.items()}
+    length = lower.get("content-length")
+    if length is None or not str(length).isdigit():
+        raise CosClientError(f"HEAD of {key!r} gave no usable Content-Length ({length!r})")
+    etag = lower.get("etag")
+    if not etag:
+        raise CosClientError(f"HEAD of {key!r} gave no ETag: the download could not be pinned to one "
+                             "version of the object")
+    return ObjectIdentity(
+        bucket=Bucket, key=key,
+        version_id=params.get("versionId") or lower.get("x-cos-version-id"),
+        etag=etag, size=int(length), last_modified=lower.get("last-modified"),
+        crc64=lower.get("x-cos-hash-crc64ecma"),
+    )
+
+
+def request_builder(client: Any, Bucket: str, key: str, identity: ObjectIdentity, headers: dict,
+                    params: dict) -> Callable[[dict], tuple]:
+    """Signs each part's GET: the caller's headers less its conditions, If-Match on the ETag."""
+    fixed = {name: value for name, value in headers.items() if name not in _CONDITION_HEADERS}
+    fixed["If-Match"] = identity.etag
+    get_params = dict(params)
+    if identity.version_id and "versionId" not in get_params:
+        get_params["versionId"] = identity.version_id
+
+    def build(extra: dict) -> tuple:
+        prepared = client._prepare_object_request("GET", Bucket, key, {**fixed, **extra}, get_params)
+        return prepared.url, prepared.header_lines()
+
+    return build
+
+
+def as_sdk_error(exc: BaseException, key: str, dest: str) -> Exception:
+    """The SDK's exception for a failure inside the transfer layer."""
+    if isinstance(exc, ServerRefusedError):
+        return service_error("GET", exc.status or 0, exc.headers, exc.body)
+    if isinstance(exc, TransferError) and exc.retryable:
+        return CosClientError(f"download of {key!r} to {dest!r} failed after retries: {exc}; call "
+                              "download_file again to resume (finished parts are kept)")
+    if isinstance(exc, (TransferError, DownloadError)):
+        return CosClientError(str(exc))
+    if isinstance(exc, OSError):
+        where = exc.filename or dest
+        return CosClientError(f"cannot write {where!r}: [Errno {exc.errno}] {exc.strerror}")
+    return CosClientError(f"download of {key!r} failed: {exc}")
+
+
+def service_error(method: str, status: int, headers: dict, body: bytes) -> CosServiceError:
+    """CosServiceError from a COS error response, as the SDK builds it (XML body digested)."""
+    text = body.decode("utf-8", errors="replace")
+    return CosServiceError(method, text if text else dict(headers), status)
+
+
+def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSize: int = 20,
+                  MAXThread: int = 5, EnableCRC: bool = False, progress_callback: Optional[Callable] = None,
+                  DumpRecordDir: Optional[str] = None, KeySimplifyCheck: bool = True,
+                  DisableTempDestFilePath: bool = False, MaxPartCount: int = 10000, *,
+                  engine: Optional[TransferEngine] = None, **Kwargs: Any) -> None:
+    check_positive_int("PartSize", PartSize)
+    check_positive_int("MAXThread", MAXThread, MAX_CONNECTIONS)
+    check_positive_int("MaxPartCount", MaxPartCount)
+    if progress_callback is not None and not callable(progress_callback):
+        raise CosClientError("progress_callback must be callable(consumed_bytes, total_bytes)")
+    if not isinstance(DestFilePath, (str, os.PathLike)) or not os.fspath(DestFilePath):
+        raise CosClientError(f"DestFilePath must be a non-empty path, got {DestFilePath!r}")
+    dest = os.fspath(DestFilePath)
+    headers, params = split_object_kwargs(Kwargs)
+    if any(name.lower() == "range" for name in headers):
+        raise CosClientError("download_file downloads whole objects; for a byte range use get_object(Range=...)")
+    check_download_headers(headers)
+    key = check_key(Key)
+    if KeySimplifyCheck:
+        path_simplify_check(key)
+
+    identity = head_identity(client, Bucket, key, headers, params)
+    options = DownloadOptions(
+        part_size_mib=PartSize, max_connections=MAXThread, max_part_count=MaxPartCount,
+        enable_crc=bool(EnableCRC), record_dir=DumpRecordDir,
+        use_temp_file=not DisableTempDestFilePath, progress_callback=progress_callback,
+        engine=engine_options(client, MAXThread),
+    )
+    try:
+        download_object(identity, dest, build_request=request_builder(client, Bucket, key, identity, headers, params),
+                        options=options, engine=engine)
+    except (TransferError, DownloadError, OSError) as exc:
+        raise as_sdk_error(exc, key, dest) from exc

@@ -1,0 +1,47 @@
+"""Positioned writes of downloaded parts into one temp file, with each part's CRC-64/XZ.
+
+The download engine opens one :class:`TempFile` per object (sized, and preallocated so a full
+disk fails before any byte is fetched) and hands each ranged GET a :class:`PartSink` as its
+pycurl ``WRITEFUNCTION``::
+
+    with TempFile(tmp_path, size) as tf:
+        sink = PartSink(tf, offset, length)             # or crc=/written= to resume a part
+        curl.setopt(pycurl.WRITEFUNCTION, sink, use_memoryview=True)
+        ...                                             # transfer runs
+        sink.raise_if_failed()                          # pycurl swallows callback exceptions
+        assert sink.done and sink.crc == expected_part_crc
+
+``PartSink(chunk)`` pwrites the chunk at ``offset + written`` and continues ``crc`` over it in
+one pass with the GIL released, then returns None. On failure it stores the exception in
+``error`` and returns 0, so libcurl aborts with ``CURLE_WRITE_ERROR``; every later call also
+returns 0. The stored exception is:
+
+- :class:`PartOverflowError` (a ``ValueError``) when a chunk would pass the end of the part
+  (nothing of that chunk is written);
+- ``OSError`` with the original errno and ``filename == tempfile.path`` when the write failed
+  (ENOSPC, EFBIG, EIO, ...; EBADF once the TempFile is closed). ``written`` and ``crc`` then
+  describe exactly the bytes that reached the file, so a retry can continue from them.
+
+A sink holds a reference to its TempFile, so the descriptor stays open while sinks exist;
+``TempFile.close()`` during a running write defers the real close to the end of that write.
+Whole-object CRC: ``cosfast.crc64.crc64_combine`` over the parts' ``crc`` values, in order.
+
+``backend`` says whether the compiled module or the pure-Python twin is live
+(``COSFAST_NO_EXTENSIONS=1`` forces the twin); ``CRC64_KERNEL`` names the CRC kernel used,
+always the one :mod:`cosfast.crc64` uses.
+"""
+from __future__ import annotations
+
+from cosfast._backend import load
+from cosfast._partwriter_common import PartOverflowError
+
+_impl, backend = load("_partwriter")
+
+#: An open, sized file that parts are pwritten into; see the module docstring.
+TempFile = _impl.TempFile
+#: The pycurl write callback for one byte range of a TempFile; see the module docstring.
+PartSink = _impl.PartSink
+#: Name of the CRC-64 kernel the part writer runs.
+CRC64_KERNEL: str = _impl.CRC64_KERNEL
+
+__all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile", "backend"]

@@ -1,0 +1,44 @@
+/* Positioned writes of downloaded parts into one preallocated temp file, with the part's
+ * CRC-64/XZ updated over exactly the bytes that reached the file.
+ *
+ * Every function returns 0 (or a file descriptor) on success and -errno on failure, so the
+ * Cython layer turns failures into OSError(errno, strerror, path) in one place. None of them
+ * touches Python objects: all are safe to call with the GIL released. */
+#ifndef COSFAST_PARTWRITER_H
+#define COSFAST_PARTWRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Opens `path` write-only and close-on-exec. create != 0: creates it (mode 0644 & ~umask)
+ * when missing and sets *created to 1 if this call made it; an existing file keeps its bytes
+ * (resume reuses them). create == 0: the file must exist. Returns the fd or -errno. */
+int cosfast_pw_open(const char *path, int create, int *created);
+
+/* Makes the file exactly `size` bytes. preallocate != 0 reserves the blocks, so a full disk
+ * fails here with -ENOSPC rather than mid-download; file systems that cannot preallocate fall
+ * back to a sparse ftruncate. Returns 0 or -errno. */
+int cosfast_pw_set_size(int fd, uint64_t size, int preallocate);
+
+/* Writes all `len` bytes of `buf` at `offset` (short writes continued, EINTR retried) and
+ * feeds the same bytes to the CRC while they are still in cache. On return *done holds how
+ * many bytes reached the file and *crc the CRC continued over exactly those bytes, also when
+ * the write failed part way. Returns 0 or -errno. */
+int cosfast_pw_write(int fd, const unsigned char *buf, size_t len, uint64_t offset,
+                     uint64_t *crc, size_t *done);
+
+/* fdatasync / fsync, retried on EINTR. Return 0 or -errno. */
+int cosfast_pw_fdatasync(int fd);
+int cosfast_pw_fsync(int fd);
+
+/* close(2), not retried on EINTR (on Linux the fd is gone either way). Returns 0 or -errno. */
+int cosfast_pw_close(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,470 @@
+"""The part writer, run against the compiled module and its pure-Python twin alike.
+
+Real files, real threads, real subprocesses with resource limits, a real (1 MiB) tmpfs when
+this machine lets us mount one, and a real pycurl transfer from a local HTTP server."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import http.server
+import json
+import os
+import pickle
+import random
+import stat
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pycurl
+import pytest
+
+import cosfast
+from cosfast import crc64 as crc64_module
+from cosfast import partwriter
+from cosfast._backend import NO_EXTENSIONS
+from cosfast._partwriter_common import PartOverflowError
+from cosfast.crc64 import crc64, crc64_combine
+
+REPO_ROOT = Path(cosfast.__file__).resolve().parent.parent
+MODULES = ["cosfast._partwriter_py"]
+if not NO_EXTENSIONS:
+    MODULES.insert(0, "cosfast._partwriter")
+MiB = 1 << 20
+
+
+@pytest.fixture(params=MODULES, ids=lambda name: name.rsplit(".", 1)[1])
+def pw(request):
+    """The implementation under test (multidict-style: one suite, every backend)."""
+    return __import__(request.param, fromlist=["PartSink"])
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+
+
+def random_bytes(n: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def split_parts(size: int, rnd: random.Random, count: int) -> list[tuple[int, int]]:
+    cuts = sorted(rnd.sample(range(1, size), count - 1))
+    bounds = [0, *cuts, size]
+    return [(a, b - a) for a, b in zip(bounds, bounds[1:])]
+
+
+def feed_in_random_chunks(sink, data: bytes, rnd: random.Random) -> None:
+    """Feeds `data` as curl might: random sizes, some empty, as bytes, bytearray or memoryview."""
+    view = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        n = rnd.choice([0, 1, 7, 4096, 65536, rnd.randrange(1, 300_000)])
+        piece = view[pos:pos + n]
+        chunk = rnd.choice([bytes, bytearray, lambda v: v])(piece)
+        assert sink(chunk) is None, sink.error
+        pos += len(piece)
+
+
+def test_public_module_serves_the_live_backend():
+    expected = "cosfast._partwriter_py" if NO_EXTENSIONS else "cosfast._partwriter"
+    assert partwriter.backend == ("python" if NO_EXTENSIONS else "compiled")
+    assert partwriter.TempFile.__module__ == expected
+    assert partwriter.PartSink.__module__ == expected
+    assert partwriter.CRC64_KERNEL == crc64_module.KERNEL
+
+
+@pytest.mark.timeout(120)
+def test_parts_out_of_order_from_threads_give_the_exact_file(pw, tmp_path):
+    rnd = random.Random(7)
+    data = random_bytes(3 * MiB + 12345, seed=1)
+    parts = split_parts(len(data), rnd, 17)
+    order = list(range(len(parts)))
+    rnd.shuffle(order)
+    path = tmp_path / "object.tmp"
+    with pw.TempFile(path, len(data)) as tf:
+        sinks = {i: pw.PartSink(tf, *parts[i]) for i in order}
+
+        def write_part(i: int) -> None:
+            offset, length = parts[i]
+            feed_in_random_chunks(sinks[i], data[offset:offset + length], random.Random(i))
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(write_part, order))
+        tf.fdatasync()
+    assert path.read_bytes() == data
+    whole = 0
+    for i, (offset, length) in enumerate(parts):
+        sink = sinks[i]
+        assert sink.error is None and sink.done and sink.remaining == 0
+        assert sink.written == length
+        assert sink.crc == crc64(data[offset:offset + length])
+        whole = crc64_combine(whole, sink.crc, length)
+    assert whole == crc64(data)
+
+
+def test_empty_chunks_and_empty_parts(pw, tmp_path):
+    with pw.TempFile(tmp_path / "f", 4) as tf:
+        sink = pw.PartSink(tf, 1, 2)
+        assert sink(b"") is None and sink(memoryview(b"")) is None
+        assert (sink.written, sink.crc, sink.done) == (0, 0, False)
+        assert sink(b"ab") is None and sink(b"") is None
+        empty = pw.PartSink(tf, 4, 0)
+        assert empty.done and empty(b"") is None and empty.crc == 0
+    assert (tmp_path / "f").read_bytes() == b"\0ab\0"
+
+
+def test_overflow_is_refused_and_nothing_is_written_past_the_range(pw, tmp_path):
+    path = tmp_path / "f"
+    with pw.TempFile(path, 30) as tf:
+        assert pw.PartSink(tf, 0, 30)(b"\xaa" * 30) is None
+        sink = pw.PartSink(tf, 10, 10)
+        assert sink(b"12345678") is None
+        assert sink(b"9ab") == 0  # 8 + 3 > 10: refused whole
+        assert isinstance(sink.error, PartOverflowError) and isinstance(sink.error, ValueError)
+        err = sink.error
+        assert (err.offset, err.length, err.written, err.chunk) == (10, 10, 8, 3)
+        assert sink(b"9") == 0  # would fit, but the sink has failed: nothing more is written
+        assert (sink.written, sink.crc) == (8, crc64(b"12345678"))
+        with pytest.raises(PartOverflowError, match=r"part \[10, 20\)"):
+            sink.raise_if_failed()
+    assert path.read_bytes() == b"\xaa" * 10 + b"12345678" + b"\xaa" * 12
+
+
+def test_resume_continues_written_and_crc(pw, tmp_path):
+    data = random_bytes(200_000, seed=3)
+    path = tmp_path / "f"
+    with pw.TempFile(path, 300_000) as tf:
+        first = pw.PartSink(tf, 50_000, len(data))
+        assert first(data[:77_777]) is None
+    # A later run reopens the same file without truncating it and continues the part.
+    with pw.TempFile(path, 300_000, create=False) as tf:
+        second = pw.PartSink(tf, 50_000, len(data), crc=first.crc, written=first.written)
+        assert second.remaining == len(data) - 77_777
+        feed_in_random_chunks(second, data[77_777:], random.Random(4))
+        assert second.done and second.crc == crc64(data)
+    assert path.read_bytes()[50_000:250_000] == data
+
+
+def test_tempfile_keeps_existing_bytes_and_sets_the_exact_size(pw, tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"resume-me" * 100)
+    with pw.TempFile(path, 5) as tf:
+        assert tf.size == 5 and tf.path == str(path)
+    assert path.read_bytes() == b"resum"  # cut to size, not truncated to zero first
+    with pw.TempFile(path, 1000, preallocate=False):
+        pass
+    assert path.read_bytes() == b"resum" + b"\0" * 995
+
+
+def test_tempfile_preallocates_or_stays_sparse(pw, tmp_path):
+    size = 8 * MiB
+    with pw.TempFile(tmp_path / "full", size):
+        pass
+    with pw.TempFile(tmp_path / "sparse", size, preallocate=False):
+        pass
+    full, sparse = os.stat(tmp_path / "full"), os.stat(tmp_path / "sparse")
+    assert full.st_size == sparse.st_size == size
+    assert full.st_blocks * 512 >= size
+    assert sparse.st_blocks * 512 < MiB
+
+
+def test_tempfile_open_flags_mode_and_close(pw, tmp_path):
+    path = tmp_path / "f"
+    old = os.umask(0o027)
+    try:
+        tf = pw.TempFile(path, 10)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640  # 0o644 & ~umask
+    assert fcntl.fcntl(tf.fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    assert fcntl.fcntl(tf.fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+    fd = tf.fd
+    tf.fsync()
+    with tf:
+        assert not tf.closed
+    assert tf.closed and tf.fd == -1
+    tf.close()  # idempotent
+    with pytest.raises(OSError) as exc:
+        os.fstat(fd)
+    assert exc.value.errno == errno.EBADF
+    for sync in (tf.fsync, tf.fdatasync):
+        with pytest.raises(OSError) as exc:
+            sync()
+        assert exc.value.errno == errno.EBADF and exc.value.filename == str(path)
+
+
+def test_resume_of_a_missing_file_is_file_not_found(pw, tmp_path):
+    path = tmp_path / "gone"
+    with pytest.raises(FileNotFoundError) as exc:
+        pw.TempFile(path, 10, create=False)
+    assert exc.value.filename == str(path) and not path.exists()
+
+
+def test_bad_arguments_are_clear_errors(pw, tmp_path):
+    with pytest.raises(ValueError, match="size"):
+        pw.TempFile(tmp_path / "f", -1)
+    with pytest.raises(TypeError, match="size"):
+        pw.TempFile(tmp_path / "f", 1.5)
+    with pw.TempFile(tmp_path / "f", 100) as tf:
+        with pytest.raises(ValueError, match=r"part \[90, 111\) runs past the end"):
+            pw.PartSink(tf, 90, 21)
+        with pytest.raises(ValueError, match="written"):
+            pw.PartSink(tf, 0, 10, written=11)
+        with pytest.raises(ValueError, match="crc"):
+            pw.PartSink(tf, 0, 10, crc=1 << 64)
+        with pytest.raises(TypeError):
+            pw.PartSink("not a TempFile", 0, 10)
+        sink = pw.PartSink(tf, 0, 10)
+        assert sink("text") == 0 and isinstance(sink.error, TypeError)
+        assert sink.written == 0
+
+
+def test_writing_to_a_closed_tempfile_stores_ebadf(pw, tmp_path):
+    path = tmp_path / "f"
+    tf = pw.TempFile(path, 10)
+    sink = pw.PartSink(tf, 0, 10)
+    assert sink(b"abc") is None
+    tf.close()
+    assert sink(b"def") == 0
+    assert isinstance(sink.error, OSError) and sink.error.errno == errno.EBADF
+    assert sink.error.filename == str(path) and sink.written == 3
+    assert path.read_bytes() == b"abc" + b"\0" * 7
+
+
+@pytest.mark.timeout(60)
+def test_close_during_a_write_never_lets_the_fd_number_be_reused_under_it(pw, tmp_path):
+    """close() while another thread is inside a write: the write ends whole in the right
+    file (the real close waits for it) or, if close came first, fails with EBADF; a file
+    opened right after close() must never receive the writer's bytes."""
+    # 64 MiB: many pwrite slices (1 MiB when the CRC itself is the slow pure-Python one).
+    data = bytes(range(256)) * (4096 * (64 if crc64_module.backend == "compiled" else 1))
+    for attempt in range(4):
+        tf = pw.TempFile(tmp_path / f"f{attempt}", len(data), preallocate=False)
+        sink = pw.PartSink(tf, 0, len(data))
+        writer = threading.Thread(target=sink, args=(memoryview(data),))
+        writer.start()
+        threading.Event().wait(0.002 * attempt)
+        tf.close()
+        decoy = os.open(tmp_path / f"decoy{attempt}", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            writer.join()
+        finally:
+            os.close(decoy)
+        assert os.path.getsize(tmp_path / f"decoy{attempt}") == 0
+        if sink.error is None:
+            assert sink.done and sink.crc == crc64(data)
+            assert (tmp_path / f"f{attempt}").read_bytes() == data
+        else:
+            assert sink.error.errno == errno.EBADF and sink.written == 0
+
+
+def test_overflow_error_survives_pickling():
+    err = pickle.loads(pickle.dumps(PartOverflowError(offset=1, length=2, written=1, chunk=5)))
+    assert (err.offset, err.length, err.written, err.chunk) == (1, 2, 1, 5)
+    assert "5-byte chunk" in str(err)
+
+
+# --- write errors from the operating system -----------------------------------------------
+
+CHILD = r"""
+import json, os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills us instead of EFBIG
+pw = __import__(sys.argv[1], fromlist=["PartSink"])
+path, limit, mode = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+out = {}
+if mode == "write":
+    data = bytes(range(256)) * 4096  # 1 MiB
+    tf = pw.TempFile(path, len(data))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    sink = pw.PartSink(tf, 0, len(data))
+    out = {"rc": sink(memoryview(data)), "written": sink.written, "crc": sink.crc,
+           "errno": sink.error.errno, "filename": sink.error.filename,
+           "again": sink(b"x")}
+else:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        pw.TempFile(path, 1 << 20, preallocate=(mode == "prealloc"))
+    except OSError as exc:
+        out = {"errno": exc.errno, "filename": exc.filename}
+print(json.dumps(out))
+"""
+
+
+def run_child(module: str, path: Path, limit: int, mode: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, module, str(path), str(limit), mode],
+        env=child_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.timeout(60)
+def test_rlimit_fsize_mid_write_surfaces_efbig_with_exact_progress(pw, tmp_path):
+    path = tmp_path / "f"
+    limit = 65536 + 100
+    out = run_child(pw.__name__, path, limit, "write")
+    assert out["rc"] == 0 and out["again"] == 0
+    assert out["errno"] == errno.EFBIG and out["filename"] == str(path)
+    # written/crc describe exactly the bytes that reached the file, so a retry can continue.
+    data = bytes(range(256)) * 4096
+    assert out["written"] == limit
+    assert out["crc"] == crc64(data[:limit])
+    assert path.read_bytes()[:limit] == data[:limit]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["prealloc", "truncate"])
+def test_rlimit_fsize_fails_sizing_before_any_write(pw, tmp_path, mode):
+    new = tmp_path / "new"
+    out = run_child(pw.__name__, new, 65536, mode)
+    assert out == {"errno": errno.EFBIG, "filename": str(new)}
+    assert not new.exists()  # TempFile made it, so TempFile removed it
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"earlier run")
+    out = run_child(pw.__name__, kept, 65536, mode)
+    assert out["errno"] == errno.EFBIG
+    assert kept.read_bytes() == b"earlier run"  # a resumed file is never removed
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs, if this machine lets the tests mount one (root in CI and here)."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(
+            f"cannot mount a tmpfs here ({proc.stderr.strip()}); the RLIMIT_FSIZE tests cover "
+            "the sizing and mid-write failures instead"
+        )
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+def test_full_tmpfs_fails_preallocation_with_enospc(pw, small_tmpfs):
+    path = small_tmpfs / "big.tmp"
+    with pytest.raises(OSError) as exc:
+        pw.TempFile(path, 4 * MiB)
+    assert exc.value.errno == errno.ENOSPC and exc.value.filename == str(path)
+    assert not path.exists()
+
+
+def test_full_tmpfs_mid_write_stores_enospc(pw, small_tmpfs):
+    path = small_tmpfs / "sparse.tmp"
+    data = random_bytes(4 * MiB, seed=5)
+    with pw.TempFile(path, len(data), preallocate=False) as tf:
+        sink = pw.PartSink(tf, 0, len(data))
+        rcs = [sink(memoryview(data)[i:i + 256 * 1024]) for i in range(0, len(data), 256 * 1024)]
+    assert 0 in rcs and rcs[rcs.index(0):] == [0] * (len(rcs) - rcs.index(0))
+    assert sink.error.errno == errno.ENOSPC and sink.error.filename == str(path)
+    assert 0 < sink.written <= MiB  # the whole tmpfs, no more
+    assert sink.crc == crc64(data[:sink.written])
+    assert path.read_bytes()[:sink.written] == data[:sink.written]
+
+
+# --- a real transfer through pycurl ---------------------------------------------------------
+
+BODY = random_bytes(700_000, seed=6)
+
+
+class _BodyHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        try:
+            self.wfile.write(BODY)
+        except ConnectionError:
+            pass  # the abort tests' client hangs up mid-body on purpose
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def http_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BodyHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/object"
+    server.shutdown()
+    server.server_close()
+
+
+def curl_into(url: str, callback) -> pycurl.error | None:
+    curl = pycurl.Curl()
+    try:
+        curl.setopt(pycurl.URL, url)
+        curl.setopt(pycurl.BUFFERSIZE, 64 * 1024)
+        curl.setopt(pycurl.WRITEFUNCTION, callback, use_memoryview=True)
+        curl.perform()
+        return None
+    except pycurl.error as exc:
+        return exc
+    finally:
+        curl.close()
+
+
+@pytest.mark.timeout(60)
+def test_pycurl_transfer_into_a_sink(pw, tmp_path, http_url):
+    path = tmp_path / "f"
+    seen_types = set()
+    with pw.TempFile(path, len(BODY) + 10) as tf:
+        sink = pw.PartSink(tf, 10, len(BODY))
+
+        def callback(chunk):
+            seen_types.add(type(chunk))
+            return sink(chunk)
+
+        assert curl_into(http_url, callback) is None
+    assert seen_types == {memoryview}
+    assert sink.done and sink.error is None and sink.crc == crc64(BODY)
+    assert path.read_bytes()[10:] == BODY
+
+
+@pytest.mark.timeout(60)
+def test_pycurl_aborts_with_write_error_on_overflow(pw, tmp_path, http_url):
+    path = tmp_path / "f"
+    short = len(BODY) - 1000
+    with pw.TempFile(path, short) as tf:
+        sink = pw.PartSink(tf, 0, short)
+        err = curl_into(http_url, sink)
+    assert err is not None and err.args[0] == pycurl.E_WRITE_ERROR
+    assert isinstance(sink.error, PartOverflowError)
+    assert sink.written < short
+    assert path.read_bytes()[:sink.written] == BODY[:sink.written]
+    assert sink.crc == crc64(BODY[:sink.written])
+
+
+@pytest.mark.timeout(60)
+def test_pycurl_aborts_with_write_error_and_the_real_oserror(pw, tmp_path, http_url):
+    path = tmp_path / "f"
+    tf = pw.TempFile(path, len(BODY))
+    sink = pw.PartSink(tf, 0, len(BODY))
+    tf.close()
+    err = curl_into(http_url, sink)
+    assert err is not None and err.args[0] == pycurl.E_WRITE_ERROR
+    assert isinstance(sink.error, OSError) and sink.error.errno == errno.EBADF
+    assert sink.error.filename == str(path)
+    with pytest.raises(OSError) as raised:
+        sink.raise_if_failed()
+    assert raised.value is sink.error
+
+
+@pytest.mark.skipif(NO_EXTENSIONS, reason="the kernel choice concerns the compiled module")
+def test_forced_crc_kernel_reaches_the_part_writer():
+    proc = subprocess.run(
+        [sys.executable, "-c", "from cosfast import partwriter; print(partwriter.CRC64_KERNEL)"],
+        env={**child_env(), "COSFAST_CRC64_IMPL": "table"}, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "table"
