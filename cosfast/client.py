@@ -4,7 +4,8 @@ Same method names, parameters, defaults, response dicts and exceptions as
 ``qcloud_cos.CosS3Client`` for get_object, head_object, object_exists, list_objects,
 get_auth, get_presigned_url, get_presigned_download_url and get_object_url. Differences
 are where the SDK fails: malformed Range, TrafficLimit, key or argument types are refused
-with a CosClientError before any request; a broken body is resumed (see StreamBody)."""
+with a CosClientError before any request; a broken body is resumed (see StreamBody).
+cosfast only: ``download_dir`` (every object under a prefix, on one shared engine)."""
 from __future__ import annotations
 
 import logging
@@ -20,6 +21,7 @@ from cosfast._comm import (
 )
 from cosfast.auth import SignInput, authorization
 from cosfast.cos_exception import CosClientError, CosServiceError
+from cosfast.download_dir import download_dir
 from cosfast.download_file import download_file
 from cosfast.errors import service_error
 from cosfast.kwargs import check_download_headers, mapped, split_object_kwargs
@@ -259,3 +261,16 @@ class CosS3Client:
         if len(body) > _LISTING_LIMIT:
             raise CosClientError("list_objects: the response is larger than any listing page")
         return parse_listing(body, decode=decode)
+
+    def download_dir(self, Bucket, Prefix, LocalDir, *, Include=(), Exclude=(), SkipUnchanged=True,
+                     PartSize=20, MAXThread=16, EnableCRC=False, MaxKeys=1000, DumpRecordDir=None,
+                     progress_callback=None, object_callback=None, **Kwargs):
+        """Downloads every object under ``Prefix`` into the folder ``LocalDir`` (cosfast only):
+        listing in the background, all objects on one set of MAXThread kept-alive connections,
+        each file verified and renamed into place, unchanged files skipped, unsafe keys refused.
+        Returns a BatchSummary. See cosfast/download_dir.py for every option."""
+        return download_dir(self, Bucket, Prefix, LocalDir, Include=Include, Exclude=Exclude,
+                            SkipUnchanged=SkipUnchanged, PartSize=PartSize, MAXThread=MAXThread,
+                            EnableCRC=EnableCRC, MaxKeys=MaxKeys, DumpRecordDir=DumpRecordDir,
+                            progress_callback=progress_callback, object_callback=object_callback,
+                            **Kwargs)

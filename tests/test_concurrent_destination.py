@@ -51,17 +51,19 @@ def test_the_lock_admits_one_holder_at_a_time(tmp_path):
     def contend() -> None:
         nonlocal holders, peak, acquired
         for _ in range(1500):
+            lock = _DestinationLock(path)
             try:
-                with _DestinationLock(path):
-                    with guard:
-                        holders += 1
-                        peak = max(peak, holders)
-                        acquired += 1
-                    time.sleep(0)
-                    with guard:
-                        holders -= 1
+                lock.acquire()
             except DownloadLockedError:
-                pass
+                continue
+            with guard:
+                holders += 1
+                peak = max(peak, holders)
+                acquired += 1
+            time.sleep(0)
+            with guard:
+                holders -= 1
+            lock.release()
 
     threads = [threading.Thread(target=contend) for _ in range(4)]
     for thread in threads:
