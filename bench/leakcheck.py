@@ -2,6 +2,8 @@
 and the files cosfast leaves beside a destination. Used by the soak and the crash loop."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import time
 from pathlib import Path
@@ -14,6 +16,18 @@ _ESTABLISHED = "01"
 def open_fds() -> int:
     """File descriptors open in this process."""
     return len(os.listdir("/proc/self/fd"))
+
+
+def trimmed_rss_bytes() -> int:
+    """Resident set size after glibc has returned its free memory to the system. Freed large
+    buffers otherwise stay resident (glibc raises its mmap threshold after freeing one, so later
+    ones come from the heap), which looks like growth but is not live memory."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        libc = ctypes.CDLL(libc_name)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)
+    return rss_bytes()
 
 
 def rss_bytes() -> int:

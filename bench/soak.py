@@ -18,7 +18,8 @@ file and resume record, and the soak then checks that calling again (faults gone
 fetching exactly the missing bytes. Downloads whose faults are all recoverable (drops, 5xx
 bursts shorter than the retry budget, stalls, slow links) must succeed. After the run: file
 descriptors, connections to the emulator and RSS are compared with their values after a
-warm-up download. Exit status 0 only if all of that holds; "bytes lost" counts the bytes of
+warm-up download (RSS after glibc's malloc_trim, so freed buffers do not count). Exit status
+0 only if all of that holds; "bytes lost" counts the bytes of
 every destination that ended wrong (must be 0).
 
 Traffic goes only to an emulator on 127.0.0.1 in this process. A flipped byte in an object
@@ -66,7 +67,8 @@ KIND_WEIGHTS = {"drop": 3, "burst": 3, "stall": 1, "slow": 2, "flip": 2, "full20
                 "replace": 1.5, "deny": 0.5, "outage": 0.6}
 # Fired emulator faults after which a failed download is the right outcome.
 FATAL_FIRED = frozenset({"flip", "full200", "replace", "status 403", "status 404"})
-# RSS may grow this much over the run (allocator warm-up, caches); more is a leak.
+# RSS (after malloc_trim) may grow this much over the run (caches, allocator fragmentation);
+# more is a leak.
 RSS_SLACK = 32 * MIB
 
 
@@ -413,7 +415,7 @@ def soak(limits: SoakLimits) -> Tally:
             runner.run(warm)
             tally.__init__()  # the warm-up is not counted
             gc.collect()
-            fds0, conns0, rss0 = leakcheck.open_fds(), leakcheck.connections_to(emu.port), leakcheck.rss_bytes()
+            fds0, conns0, rss0 = leakcheck.open_fds(), leakcheck.connections_to(emu.port), leakcheck.trimmed_rss_bytes()
             rss_trend = [rss0]
             for index in range(limits.start, limits.start + limits.downloads):
                 if time.monotonic() - started > limits.seconds or tally.requests > limits.max_requests:
@@ -421,11 +423,11 @@ def soak(limits: SoakLimits) -> Tally:
                 rng = random.Random(f"{limits.seed}-{index}")
                 runner.run(draw_plan(rng, index, limits.max_size))
                 if tally.downloads % max(1, limits.downloads // 4) == 0:
-                    rss_trend.append(leakcheck.rss_bytes())
+                    rss_trend.append(leakcheck.trimmed_rss_bytes())
             gc.collect()
             conns1 = leakcheck.settle(lambda: leakcheck.connections_to(emu.port), conns0)
             fds1 = leakcheck.settle(leakcheck.open_fds, fds0)
-            rss1 = leakcheck.rss_bytes()
+            rss1 = leakcheck.trimmed_rss_bytes()
             del client, runner
             gc.collect()
             conns_closed = leakcheck.settle(lambda: leakcheck.connections_to(emu.port), 0)

@@ -83,6 +83,12 @@ def head_identity(client: Any, Bucket: str, key: str, headers: dict, params: dic
         raise CosServiceError("HEAD", {"code": "NotModified", "message": f"{key!r} is not modified: "
                                        "the download's conditions were not met, nothing was written",
                                        "requestid": exchange.header("x-cos-request-id")}, 304)
+    if 300 <= exchange.status < 400:
+        # A redirect the facade did not follow (AllowRedirects off, or not to another host):
+        # its headers describe no object, so nothing may be pinned from them.
+        raise CosClientError(f"HEAD of {key!r} answered {exchange.status} with Location "
+                             f"{exchange.header('Location')!r}; the redirect was not followed and "
+                             "nothing was downloaded")
     return identity_from_head(Bucket, key, params.get("versionId"), exchange.headers)
 
 
