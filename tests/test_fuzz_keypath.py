@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import secrets
+from pathlib import Path
 
 import pytest
 from fuzz_strategies import FUZZ
@@ -79,7 +80,7 @@ def test_download_dir_over_hostile_keys_writes_only_inside_its_folder(cos_emulat
         for name in files:
             path = os.path.join(folder, name)
             assert inside(str(target), path), path
-            written[os.path.relpath(path, target).replace(os.sep, "/")] = open(path, "rb").read()
+            written[os.path.relpath(path, target).replace(os.sep, "/")] = Path(path).read_bytes()
     # Every file is an object's own bytes at its key's path; every other key was reported.
     for relative, data in written.items():
         assert objects["p/" + relative] == data
