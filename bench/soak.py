@@ -1,7 +1,8 @@
-"""Fault soak for download_file: hundreds of downloads through the emulator, faults at random.
+"""Fault soak for download_file and download_dir: hundreds of downloads through the emulator,
+faults drawn at random.
 
-    python3 -m bench.soak            # the full soak (400 downloads, at most 9 minutes)
-    python3 -m bench.soak --quick    # CI: 40 downloads, well under 30 s
+    python3 -m bench.soak            # full: 400 download_file calls, 20 download_dir runs
+    python3 -m bench.soak --quick    # CI: 30 calls, 2 download_dir runs, under 30 s
     python3 bench/soak.py --seed 7 --start 123 --downloads 1   # replay one download
 
 Every download must end in one of two ways:
@@ -21,6 +22,9 @@ descriptors, connections to the emulator and RSS are compared with their values 
 warm-up download (RSS after glibc's malloc_trim, so freed buffers do not count). Exit status
 0 only if all of that holds; "bytes lost" counts the bytes of
 every destination that ended wrong (must be 0).
+
+After the download_file calls come download_dir runs over prefixes of tens of objects with
+faults and stale local files (bench/soak_batch.py has their rules).
 
 Traffic goes only to an emulator on 127.0.0.1 in this process. A flipped byte in an object
 without a CRC-64 header cannot be detected by any client, so that combination is not drawn.
@@ -44,7 +48,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script (python3 bench/soak.py): find bench and cosfast
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import leakcheck
+from bench import leakcheck, soak_batch
 from cosfast import CosClientError, CosConfig, CosS3Client, CosServiceError
 from cosfast import download_file as bridge
 from cosfast.emulator import Emulator, Fault
@@ -75,6 +79,8 @@ RSS_SLACK = 32 * MIB
 @dataclass(frozen=True)
 class SoakLimits:
     downloads: int
+    batches: int
+    batch_objects: int
     seconds: float
     max_requests: int
     max_size: int
@@ -210,6 +216,8 @@ def draw_faults(rng: random.Random, key: str, data: bytes, part_bytes: int | Non
 @dataclass
 class Tally:
     downloads: int = 0
+    batches: int = 0
+    batch_objects: int = 0
     outcomes: Counter = field(default_factory=Counter)
     fired: Counter = field(default_factory=Counter)
     requests: int = 0
@@ -424,6 +432,13 @@ def soak(limits: SoakLimits) -> Tally:
                 runner.run(draw_plan(rng, index, limits.max_size))
                 if tally.downloads % max(1, limits.downloads // 4) == 0:
                     rss_trend.append(leakcheck.trimmed_rss_bytes())
+            for index in range(limits.start, limits.start + limits.batches):
+                if time.monotonic() - started > limits.seconds or tally.requests > limits.max_requests:
+                    break
+                rng = random.Random(f"{limits.seed}-batch-{index}")
+                soak_batch.run_batch(emu, BUCKET, client, runner.workdir,
+                                     soak_batch.draw_batch(rng, index, limits.batch_objects), tally)
+            rss_trend.append(leakcheck.trimmed_rss_bytes())
             gc.collect()
             conns1 = leakcheck.settle(lambda: leakcheck.connections_to(emu.port), conns0)
             fds1 = leakcheck.settle(leakcheck.open_fds, fds0)
@@ -454,17 +469,18 @@ def soak(limits: SoakLimits) -> Tally:
 
 
 def report(tally: Tally, limits: SoakLimits, elapsed: float, checks: list) -> None:
-    lines = [(f"soak: {tally.downloads} downloads in {elapsed:.1f} s (seed {limits.seed}), "
-             f"{tally.requests} requests to 127.0.0.1"), "", "outcome                                 count"]
-    lines += [f"  {name:<38}{count:>5}" for name, count in sorted(tally.outcomes.items())]
-    lines += ["", "faults fired (requests)                 count"]
-    lines += [f"  {name:<38}{count:>5}" for name, count in sorted(tally.fired.items())]
+    lines = [(f"soak: {tally.downloads} download_file calls and {tally.batches} download_dir runs "
+              f"({tally.batch_objects} objects) in {elapsed:.1f} s (seed {limits.seed}), "
+              f"{tally.requests} requests to 127.0.0.1"), "", f"{'outcome':<46}{'count':>6}"]
+    lines += [f"  {name:<44}{count:>6}" for name, count in sorted(tally.outcomes.items())]
+    lines += ["", f"{'faults fired (requests)':<46}{'count':>6}"]
+    lines += [f"  {name:<44}{count:>6}" for name, count in sorted(tally.fired.items())]
     lines += ["",
-              (f"retries                                 {tally.get_retries + tally.head_retries:>5}"
-              f"  (GET {tally.get_retries}, HEAD {tally.head_retries})"),
-              f"bytes verified                          {tally.bytes_verified:>12}  ({leakcheck.mib(tally.bytes_verified)})",
-              f"bytes served by the emulator            {tally.bytes_served:>12}",
-              f"bytes lost                              {tally.bytes_lost:>12}", ""]
+              (f"{'retries':<46}{tally.get_retries + tally.head_retries:>6}  "
+              f"(GET {tally.get_retries}, HEAD {tally.head_retries})"),
+              f"{'bytes verified':<40}{tally.bytes_verified:>12}  ({leakcheck.mib(tally.bytes_verified)})",
+              f"{'bytes served by the emulator':<40}{tally.bytes_served:>12}",
+              f"{'bytes lost':<40}{tally.bytes_lost:>12}", ""]
     lines += [f"{'ok  ' if ok else 'FAIL'} {text}" for ok, text in checks]
     for problem in tally.problems[:30]:
         lines.append(f"FAIL {problem}")
@@ -475,17 +491,21 @@ def report(tally: Tally, limits: SoakLimits, elapsed: float, checks: list) -> No
 
 def parse_args(argv: list | None) -> SoakLimits:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="CI size: 40 downloads, at most 25 s")
+    parser.add_argument("--quick", action="store_true",
+                        help="CI size: 30 downloads and 2 download_dir runs, at most 25 s")
     parser.add_argument("--downloads", type=int, help="how many downloads (default 400)")
+    parser.add_argument("--batches", type=int, help="download_dir runs after the downloads (default 20)")
     parser.add_argument("--seconds", type=float, help="stop starting downloads after this (default 540)")
     parser.add_argument("--max-requests", type=int, default=50_000, help="stop after this many requests")
     parser.add_argument("--max-size", type=int, default=6 * MIB, help="largest object in bytes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=int, default=0, help="index of the first download (to replay one)")
     args = parser.parse_args(argv)
-    downloads = args.downloads or (40 if args.quick else 400)
+    downloads = args.downloads or (30 if args.quick else 400)
     seconds = args.seconds or (25.0 if args.quick else 540.0)
-    return SoakLimits(downloads=downloads, seconds=seconds, max_requests=args.max_requests,
+    batches = args.batches if args.batches is not None else (2 if args.quick else 20)
+    return SoakLimits(downloads=downloads, batches=batches, batch_objects=12 if args.quick else 40,
+                      seconds=seconds, max_requests=args.max_requests,
                       max_size=args.max_size if not args.quick else min(args.max_size, 4 * MIB),
                       seed=args.seed, start=args.start)
 
