@@ -44,6 +44,9 @@ REPO_ROOT = str(Path(cosfast.__file__).resolve().parent.parent)
 RECORD_INTERVAL = 1.0
 # A child needs about this long to start Python and import cosfast.
 STARTUP = 0.4
+# Kills land uniformly in the first this-fraction of an uninterrupted download's time, so most
+# runs die mid-transfer (a few before the first request) until max_kills is reached.
+KILL_WINDOW = 0.6
 CHILD_TIMEOUT = 120.0
 
 DOWNLOADER = textwrap.dedent("""
@@ -110,7 +113,7 @@ def run_round(emu: Emulator, workdir: Path, spec: Round, rng: random.Random, ind
         try:
             if kills < spec.max_kills:
                 try:
-                    child.wait(rng.uniform(0.1, spec.clean_seconds + 0.5))
+                    child.wait(rng.uniform(0.1, KILL_WINDOW * spec.clean_seconds))
                 except subprocess.TimeoutExpired:
                     child.send_signal(signal.SIGKILL)
             code = child.wait(CHILD_TIMEOUT)
