@@ -55,7 +55,9 @@ SECTIONS {
   /DISCARD/ : { *(.note*) *(.comment) *(.eh_frame*) }
 }
 """
-KERNEL_SOURCES = ["crc64_avx512.c", "crc64_vpclmul.c", "crc64_clmul.c", "crc64_table.c", "crc64_cpu.c"]
+KERNEL_SOURCES = [
+    "crc64_avx512.c", "crc64_vpclmul.c", "crc64_clmul.c", "crc64_table.c", "crc64_cpu.c", "crc64_combine.c",
+]
 
 
 @pytest.fixture(scope="module")
