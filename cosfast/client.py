@@ -4,7 +4,8 @@ Same method names, parameters, defaults, response dicts and exceptions as
 ``qcloud_cos.CosS3Client`` for get_object, head_object, object_exists, list_objects,
 get_auth, get_presigned_url, get_presigned_download_url and get_object_url. Differences
 are where the SDK fails: malformed Range, TrafficLimit, key or argument types are refused
-with a CosClientError before any request; a broken body is resumed (see StreamBody)."""
+with a CosClientError before any request; a broken body is resumed (see StreamBody).
+cosfast only: ``download_dir`` (every object under a prefix, on one shared engine)."""
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,9 @@ from cosfast._comm import (
 )
 from cosfast.auth import SignInput, authorization
 from cosfast.cos_exception import CosClientError, CosServiceError
+from cosfast.download_dir import download_dir
 from cosfast.download_file import download_file
+from cosfast.errors import service_error
 from cosfast.kwargs import check_download_headers, mapped, split_object_kwargs
 from cosfast.request import PreparedRequest, RequestSpec, prepare_request
 from cosfast.streambody import StreamBody
@@ -40,19 +43,6 @@ _MAX_REDIRECTS = 5
 
 def _never(url: str) -> bool:
     return False
-
-
-def _body_text(exchange: Exchange, body: bytes) -> str:
-    content_type = exchange.header("Content-Type", "") or ""
-    charset = "utf-8"
-    for part in content_type.split(";")[1:]:
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "charset" and value:
-            charset = value.strip('"')
-    try:
-        return body.decode(charset, errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
 
 
 class CosS3Client:
@@ -179,37 +169,13 @@ class CosS3Client:
         key = unquote(target.path) if target.path not in ("", "/") else None
         return new_url, key, dict(parse_qsl(target.query, keep_blank_values=True))
 
-    def _raise_for_status(self, exchange: Exchange, method: str, url: str) -> None:
-        """The SDK's error mapping for a status >= 400."""
-        status = exchange.status
-        if status < 400:
+    @staticmethod
+    def _raise_for_status(exchange: Exchange, method: str, url: str) -> None:
+        if exchange.status < 400:
             return
         body = b"" if method == "HEAD" else exchange.read_all(ERROR_BODY_LIMIT)
         exchange.drain()
-        if method == "HEAD" and status == 404:
-            info = {"code": "NoSuchResource", "message": "The Resource You Head Not Exist",
-                    "resource": url}
-            self._copy_ids(exchange, info)
-            raise CosServiceError(method, info, status)
-        error_code = exchange.header("x-cos-error-code")
-        if error_code is not None:
-            info = {"code": error_code}
-            request_id = exchange.header("x-cos-request-id")
-            if request_id is not None:
-                info["requestid"] = request_id
-            info["message"] = _body_text(exchange, body)
-            raise CosServiceError(method, info, status)
-        text = _body_text(exchange, body)
-        raise CosServiceError(method, text if text else dict(exchange.headers), status)
-
-    @staticmethod
-    def _copy_ids(exchange: Exchange, info: dict) -> None:
-        request_id = exchange.header("x-cos-request-id")
-        if request_id is not None:
-            info["requestid"] = request_id
-        trace_id = exchange.header("x-cos-trace-id")
-        if trace_id is not None:
-            info["traceid"] = trace_id
+        raise service_error(method, url, exchange.status, exchange.headers, body)
 
     # -- objects ------------------------------------------------------------------------
 
@@ -295,3 +261,16 @@ class CosS3Client:
         if len(body) > _LISTING_LIMIT:
             raise CosClientError("list_objects: the response is larger than any listing page")
         return parse_listing(body, decode=decode)
+
+    def download_dir(self, Bucket, Prefix, LocalDir, *, Include=(), Exclude=(), SkipUnchanged=True,
+                     PartSize=20, MAXThread=16, EnableCRC=False, MaxKeys=1000, DumpRecordDir=None,
+                     progress_callback=None, object_callback=None, **Kwargs):
+        """Downloads every object under ``Prefix`` into the folder ``LocalDir`` (cosfast only):
+        listing in the background, all objects on one set of MAXThread kept-alive connections,
+        each file verified and renamed into place, unchanged files skipped, unsafe keys refused.
+        Returns a BatchSummary. See cosfast/download_dir.py for every option."""
+        return download_dir(self, Bucket, Prefix, LocalDir, Include=Include, Exclude=Exclude,
+                            SkipUnchanged=SkipUnchanged, PartSize=PartSize, MAXThread=MAXThread,
+                            EnableCRC=EnableCRC, MaxKeys=MaxKeys, DumpRecordDir=DumpRecordDir,
+                            progress_callback=progress_callback, object_callback=object_callback,
+                            **Kwargs)

@@ -22,7 +22,7 @@ from cosfast import partwriter
 from cosfast.crc64 import crc64_combine, crc64_file
 from cosfast.transfer.engine import EngineOptions, RangeJob, RequestBuilder, TransferEngine
 from cosfast.transfer.errors import ObjectChangedError, TransferError
-from cosfast.transfer.plan import Part, choose_part_size, split
+from cosfast.transfer.plan import MIB, Part, choose_part_size, split
 from cosfast.transfer.record import CorruptRecordError, ObjectIdentity, ResumeRecord
 
 logger = logging.getLogger("cosfast.download")
@@ -101,7 +101,7 @@ class _DestinationLock:
         self.path = path
         self._fd: Optional[int] = None
 
-    def __enter__(self) -> "_DestinationLock":
+    def acquire(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -111,47 +111,44 @@ class _DestinationLock:
                 f"another download to {self.path[:-len('.lock')]!r} is running (lock {self.path!r} is held)"
             ) from None
         self._fd = fd
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> None:
+        """Idempotent; only a held lock's file is removed."""
+        if self._fd is None:
+            return
         # Unlink before unlocking: a waiter that opened the old inode gets the lock on a file that
         # no longer has a name, so it must re-check; downloads use LOCK_NB and fail fast instead.
         _unlink_quietly(self.path)
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        os.close(self._fd)
+        self._fd = None
 
 
-class _ObjectDownload:
-    """The owner of one object's jobs: collects part CRCs and saves resume records."""
+class _RecordKeeper:
+    """Saves a multipart download's resume record, never listing a part before its bytes are on
+    disk, and at most every ``interval`` seconds while parts land."""
 
     def __init__(self, record: Optional[ResumeRecord], record_path: str, temp: "partwriter.TempFile",
                  interval: float) -> None:
-        self.failed: Optional[BaseException] = None
         self.record = record
         self._record_path = record_path
         self._temp = temp
         self._interval = interval
         self._last_save = time.monotonic()
         self._unsaved = False
-        self.part_crcs: dict[int, tuple[int, int]] = dict(record.parts) if record else {}
 
-    def part_done(self, job: RangeJob) -> None:
-        self.part_crcs[job.part.index] = (job.part.length, job.sink.crc)
-        if self.record is not None:
-            self.record.parts[job.part.index] = (job.part.length, job.sink.crc)
-            self._unsaved = True
-            self.tick()
+    def part_done(self, index: int, length: int, crc: int) -> None:
+        if self.record is None:
+            return
+        self.record.parts[index] = (length, crc)
+        self._unsaved = True
+        self.tick()
 
     def tick(self) -> None:
         """Saves the record if parts finished since the last save and the interval has passed."""
         if self._unsaved and time.monotonic() - self._last_save >= self._interval:
-            self.save_record()
+            self.save()
 
-    def part_failed(self, job: RangeJob, error: BaseException) -> None:
-        self.failed = error
-
-    def save_record(self, *, force: bool = False) -> None:
+    def save(self, *, force: bool = False) -> None:
         if self.record is None or not (self._unsaved or force):
             return
         # The record may only list parts whose bytes are on disk.
@@ -161,65 +158,174 @@ class _ObjectDownload:
         self._unsaved = False
 
 
+class ObjectTransfer:
+    """One object's download in steps, so that many objects can share one engine run.
+
+    ``begin()`` takes the destination's lock, opens (or resumes) the temp file and returns the
+    jobs still to run. The transfer owns those jobs: the engine reports each part to it. When the
+    last part lands it verifies, publishes (rename onto the destination, with ``mtime`` set if
+    given) and settles with ``error = None``; on the first final failure it cleans up and settles
+    with the error. Either way ``on_settled(self)`` is called once, from the engine's thread.
+    Work that is interrupted (the engine run raised) must be ended with ``abandon(exc)``."""
+
+    def __init__(self, identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
+                 options: DownloadOptions, mtime: Optional[float] = None,
+                 on_settled: Optional[Callable[["ObjectTransfer"], None]] = None) -> None:
+        self.identity = identity
+        self.options = options
+        self.mtime = mtime
+        self.on_settled = on_settled
+        self.part_size = choose_part_size(identity.size, options.part_size_mib, options.max_part_count)
+        self.multipart = identity.size > options.part_size_mib * MIB
+        paths = LocalPaths.for_destination(dest, identity, options.record_dir if self.multipart else None)
+        if not self.multipart and not options.use_temp_file:
+            paths = dataclasses.replace(paths, temp=paths.dest)
+        self.paths = paths
+        self.failed: Optional[BaseException] = None  # JobOwner: set on the first final failure
+        self.error: Optional[BaseException] = None
+        self.settled = False
+        self.progress: Optional[Callable[[int], None]] = None
+        self._build_request = build_request
+        self._lock = _DestinationLock(paths.lock)
+        self._temp: Optional["partwriter.TempFile"] = None
+        self._keeper: Optional[_RecordKeeper] = None
+        self._parts: list[Part] = []
+        self._part_crcs: dict[int, tuple[int, int]] = {}
+        self._response_crc64: Optional[str] = None
+        self._remaining = 0
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def begin(self) -> list[RangeJob]:
+        """Prepares the local files and returns the jobs to run (none if a resume record covers
+        every part: then the object is verified and published at once). Raises (leaving nothing
+        behind) if the destination cannot be used."""
+        paths, identity = self.paths, self.identity
+        folder = os.path.dirname(paths.dest)
+        if not os.path.isdir(folder):
+            raise DownloadError(f"destination folder {folder!r} does not exist")
+        if os.path.isdir(paths.dest):
+            raise DownloadError(f"destination {paths.dest!r} is a folder")
+        if self.multipart and self.options.record_dir:
+            os.makedirs(self.options.record_dir, exist_ok=True)
+        self._lock.acquire()
+        try:
+            record = _usable_record(paths, identity, self.part_size) if self.multipart else None
+            if self.multipart and record is None:
+                record = ResumeRecord(identity, self.part_size, paths.temp)
+            self._parts = split(identity.size, self.part_size) if self.multipart else [Part(0, 0, identity.size)]
+            self._temp = partwriter.TempFile(paths.temp, identity.size, create=True)
+            self._part_crcs = dict(record.parts) if record else {}
+            self._keeper = _RecordKeeper(record, paths.record, self._temp, self.options.record_interval)
+            self._keeper.save(force=True)  # the record names the temp file before any byte lands
+            todo = [p for p in self._parts if p.index not in self._part_crcs]
+        except BaseException as exc:
+            self._clean_up(exc, keep_for_resume=False)
+            raise
+        self._remaining = len(todo)
+        already = identity.size - sum(p.length for p in todo)
+        self.progress = _progress_reporter(self.options.progress_callback, identity.size, already)
+        if not todo:
+            self._complete()
+        return [RangeJob(part=p, object_size=identity.size,
+                         sink=partwriter.PartSink(self._temp, p.offset, p.length),
+                         build_request=self._build_request, owner=self, whole_object=not self.multipart)
+                for p in todo]
+
+    def part_done(self, job: RangeJob) -> None:
+        self._part_crcs[job.part.index] = (job.part.length, job.sink.crc)
+        if self._response_crc64 is None and job.response is not None:
+            self._response_crc64 = job.response.get("x-cos-hash-crc64ecma")
+        assert self._keeper is not None
+        self._keeper.part_done(job.part.index, job.part.length, job.sink.crc)
+        self._remaining -= 1
+        if self._remaining == 0:
+            self._complete()
+
+    def part_failed(self, job: RangeJob, error: BaseException) -> None:
+        self.abandon(error)
+
+    def tick(self) -> None:
+        """Saves the resume record when it is due (called while connections stall)."""
+        if self._keeper is not None and not self.settled:
+            self._keeper.tick()
+
+    def abandon(self, error: BaseException) -> None:
+        """Ends an unsettled transfer with ``error``: the temp file is removed, except that a
+        multipart download stopped by the network or an interrupt keeps its temp file and
+        resume record for the next run."""
+        if self.settled:
+            return
+        keep = self.multipart and (isinstance(error, KeyboardInterrupt)
+                                   or (isinstance(error, TransferError) and error.retryable))
+        self._clean_up(error, keep_for_resume=keep)
+        if isinstance(error, ObjectChangedError):
+            error = ObjectChangedError(
+                f"{self.identity.key!r} changed on the server during the download (ETag {self.identity.etag} "
+                f"no longer matches); nothing was written to {self.paths.dest!r}",
+                status=error.status, headers=error.headers, body=error.body)
+        self._settle(error)
+
+    # -- inside ----------------------------------------------------------------------------
+
+    def _complete(self) -> None:
+        """Verify, publish, settle. Runs inside the engine loop, so it never raises an Exception."""
+        assert self._temp is not None
+        try:
+            _verify_crc(self.identity, self.identity.crc64 or self._response_crc64, self._parts,
+                        self._part_crcs, self.options.enable_crc, self.paths.dest)
+            if self.options.fsync:
+                self._temp.fsync()
+            self._temp.close()
+            if self.mtime is not None:
+                os.utime(self.paths.temp, (self.mtime, self.mtime))
+            if self.paths.temp != self.paths.dest:
+                os.replace(self.paths.temp, self.paths.dest)
+        except Exception as exc:
+            self.abandon(exc)
+            return
+        if self.multipart:
+            _unlink_quietly(self.paths.record)
+        self._lock.release()
+        self._settle(None)
+
+    def _clean_up(self, error: BaseException, *, keep_for_resume: bool) -> None:
+        self.failed = error
+        if self._temp is not None:
+            if keep_for_resume and self._keeper is not None:
+                try:
+                    self._keeper.save()
+                except OSError as exc:
+                    logger.warning("could not save resume record %s: %s", self.paths.record, exc)
+                    keep_for_resume = False
+            self._temp.close()
+        if not keep_for_resume:
+            _unlink_quietly(self.paths.temp)
+            if self.multipart:
+                _unlink_quietly(self.paths.record)
+        self._lock.release()
+
+    def _settle(self, error: Optional[BaseException]) -> None:
+        self.error = error
+        self.failed = error
+        self.settled = True
+        if self.on_settled is not None:
+            self.on_settled(self)
+
+
 def download_object(identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
                     options: DownloadOptions, engine: Optional[TransferEngine] = None) -> None:
     """Downloads the object pinned by ``identity`` to ``dest``. Raises TransferError subclasses,
     DownloadError subclasses or OSError; on failure ``dest`` is untouched."""
-    part_size = choose_part_size(identity.size, options.part_size_mib, options.max_part_count)
-    multipart = identity.size > options.part_size_mib * 1024 * 1024
-    paths = LocalPaths.for_destination(dest, identity, options.record_dir if multipart else None)
-    folder = os.path.dirname(paths.dest)
-    if not os.path.isdir(folder):
-        raise DownloadError(f"destination folder {folder!r} does not exist")
-    if os.path.isdir(paths.dest):
-        raise DownloadError(f"destination {paths.dest!r} is a folder")
-    if multipart and options.record_dir:
-        os.makedirs(options.record_dir, exist_ok=True)
-    if not multipart and not options.use_temp_file:
-        paths = LocalPaths(dest=paths.dest, temp=paths.dest, lock=paths.lock, record=paths.record)
-
-    with _DestinationLock(paths.lock):
-        record = _usable_record(paths, identity, part_size) if multipart else None
-        if multipart and record is None:
-            record = ResumeRecord(identity, part_size, paths.temp)
-        parts = split(identity.size, part_size) if multipart else [Part(0, 0, identity.size)]
-        keep_for_resume = False
-        try:
-            with partwriter.TempFile(paths.temp, identity.size, create=True) as temp:
-                owner = _ObjectDownload(record, paths.record, temp, options.record_interval)
-                owner.save_record(force=True)  # the record names the temp file before any byte lands
-                todo = [p for p in parts if p.index not in owner.part_crcs]
-                already = identity.size - sum(p.length for p in todo)
-                progress = _progress_reporter(options.progress_callback, identity.size, already)
-                jobs = [RangeJob(part=p, object_size=identity.size,
-                                 sink=partwriter.PartSink(temp, p.offset, p.length),
-                                 build_request=build_request, owner=owner, whole_object=not multipart)
-                        for p in todo]
-                _run(engine, options, jobs, progress, owner.tick)
-                if owner.failed is not None:
-                    keep_for_resume = multipart and isinstance(owner.failed, TransferError) \
-                        and owner.failed.retryable
-                    if keep_for_resume:
-                        owner.save_record()
-                    raise owner.failed
-                _verify_crc(identity, parts, owner.part_crcs, options.enable_crc, paths.dest)
-                if options.fsync:
-                    temp.fsync()
-            if paths.temp != paths.dest:
-                os.replace(paths.temp, paths.dest)
-        except BaseException as exc:
-            if not keep_for_resume:
-                _unlink_quietly(paths.temp)
-                if multipart:
-                    _unlink_quietly(paths.record)
-            if isinstance(exc, ObjectChangedError):
-                raise ObjectChangedError(
-                    f"{identity.key!r} changed on the server during the download (ETag {identity.etag} no "
-                    f"longer matches); nothing was written to {paths.dest!r}",
-                    status=exc.status, headers=exc.headers, body=exc.body) from None
-            raise
-        if multipart:
-            _unlink_quietly(paths.record)
+    transfer = ObjectTransfer(identity, dest, build_request=build_request, options=options)
+    jobs = transfer.begin()
+    try:
+        _run(engine, options, jobs, transfer.progress, transfer.tick)
+    except BaseException as exc:
+        transfer.abandon(exc)
+        raise
+    if transfer.error is not None:
+        raise transfer.error
 
 
 def _run(engine: Optional[TransferEngine], options: DownloadOptions, jobs: list[RangeJob],
@@ -272,23 +378,25 @@ def _discard(paths: LocalPaths) -> None:
     _unlink_quietly(paths.temp)
 
 
-def _verify_crc(identity: ObjectIdentity, parts: list[Part], part_crcs: dict[int, tuple[int, int]],
-                enable_crc: bool, dest: str) -> None:
+def _verify_crc(identity: ObjectIdentity, expected: Optional[str], parts: list[Part],
+                part_crcs: dict[int, tuple[int, int]], enable_crc: bool, dest: str) -> None:
+    """Compares the combined part CRCs with ``expected`` (the HEAD's or the GET responses'
+    x-cos-hash-crc64ecma)."""
     crc = 0
     for part in parts:
         length, part_crc = part_crcs[part.index]
         crc = crc64_combine(crc, part_crc, length)
-    if identity.crc64 is None:
+    if expected is None:
         if enable_crc:
             message = (f"{identity.key!r} has no x-cos-hash-crc64ecma (objects uploaded before COS computed "
                        f"CRC-64 have none), so {dest!r} was checked for length and ETag but not for CRC")
             logger.warning(message)
             warnings.warn(message, UnverifiedDownloadWarning, stacklevel=4)
         return
-    if str(crc) != identity.crc64.strip():
+    if str(crc) != expected.strip():
         raise CrcMismatchError(
             f"CRC-64 of the bytes received for {identity.key!r} is {crc}, the server announced "
-            f"{identity.crc64}; {dest!r} was not written")
+            f"{expected}; {dest!r} was not written")
 
 
 def _progress_reporter(callback: Optional[Callable[[int, int], None]], total: int,

@@ -25,7 +25,7 @@ from cosfast.transfer.errors import (
     TransferError,
 )
 from cosfast.transfer.plan import Part
-from cosfast.transfer.response import ResponseHead, parse_content_range
+from cosfast.transfer.response import HeaderParser, parse_content_range
 from cosfast.transfer.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 # libcurl's largest receive buffer is 10 MiB; 1 MiB keeps the write callback rare (one Python
@@ -104,6 +104,8 @@ class RangeJob:
     whole_object: bool = False
     attempts: int = 0
     last_error: Optional[BaseException] = None
+    # The head of the response that delivered the part (its x-cos-hash-crc64ecma, ETag, ...).
+    response: Optional[ResponseHead] = None
 
     def range_header(self) -> Optional[str]:
         """The Range for the next attempt, from the first byte not yet written."""
@@ -120,7 +122,7 @@ class _Attempt:
 
     def __init__(self, job: RangeJob, range_asked: Optional[str]) -> None:
         self.job = job
-        self.head = ResponseHead()
+        self.head = HeaderParser()
         self.range_asked = range_asked
         self.accept_body = False
         self.error_body = bytearray()
@@ -137,7 +139,8 @@ class _Attempt:
         self.write = write
 
     def on_header(self, line: bytes) -> Optional[int]:
-        if self.head.feed(line):
+        self.head.feed(line)
+        if self.head.complete and not self.accept_body and self.violation is None:
             self.accept_body = self._head_is_the_data_asked()
             if self.violation is not None:
                 return -1  # abort: the body is not the bytes we asked for
@@ -243,10 +246,12 @@ class TransferEngine:
         """Runs every job to success or final failure, reporting each to its owner.
 
         Jobs are taken from ``jobs`` lazily, in the order given (ascending offsets for one object),
-        so a generator can still be listing while the first transfers run. ``on_progress`` gets
-        the number of new body bytes written since its last call; ``on_tick`` is called about
-        every ``progress_interval`` seconds even when no byte moves (to save resume records
-        while a connection stalls)."""
+        so a generator can still be listing while the first transfers run. A source may yield
+        None to say "nothing ready yet" (the engine asks again within ``progress_interval``); it
+        should block instead when it knows no transfer of its is running or waiting to retry.
+        ``on_progress`` gets the number of new body bytes written since its last call;
+        ``on_tick`` is called about every ``progress_interval`` seconds even when no byte moves
+        (to save resume records while a connection stalls)."""
         if self._closed:
             raise RuntimeError("engine is closed")
         source: Iterator[RangeJob] = iter(jobs)
@@ -268,6 +273,8 @@ class TransferEngine:
                 except StopIteration:
                     exhausted = True
                     return None
+                if job is None:
+                    return None
                 if job.owner.failed is None:
                     return job
             return None
@@ -286,7 +293,9 @@ class TransferEngine:
                     progress.track(job.sink)
                 if not active:
                     if retry_heap:
-                        time.sleep(max(0.0, retry_heap[0][0] - time.monotonic()))
+                        # Bounded, so a source that yielded None is asked again soon.
+                        time.sleep(min(self.options.progress_interval,
+                                       max(0.0, retry_heap[0][0] - time.monotonic())))
                         continue
                     if exhausted:
                         break
@@ -367,6 +376,7 @@ class TransferEngine:
         progress.untrack(job.sink)
         error = _outcome(attempt, curl_error)
         if error is None:
+            job.response = attempt.head
             job.owner.part_done(job)
             return
         job.last_error = error
