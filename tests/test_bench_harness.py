@@ -42,8 +42,7 @@ def read_lines(out: Path, suite: str) -> tuple[list[dict], dict]:
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(
     "suite, contenders",
-    # cosfast's download_dir row joins the small suite when download_dir lands
-    [("big", ["cosfast", "sdk", "sdk-stream", "curl"]), ("small", ["sdk-recipe", "curl-Z"])],
+    [("big", ["cosfast", "sdk", "sdk-stream", "curl"]), ("small", ["cosfast", "sdk-recipe", "curl-Z"])],
 )
 def test_quick_suite_downloads_verifies_and_reports(tmp_path: Path, suite: str, contenders: list[str]) -> None:
     draw = suite == "big"  # drawing costs seconds: once is enough
