@@ -1,6 +1,6 @@
 PY ?= python3
 
-.PHONY: build test bench lint clean
+.PHONY: build test bench bench-side lint clean
 build:
 	$(PY) -m pip install -e '.[test]'
 
@@ -9,6 +9,11 @@ test:
 
 bench:
 	$(PY) -m pytest bench -q --benchmark-only
+
+# side-by-side downloads against the official SDK and other clients (bench/README.md)
+bench-side:
+	$(PY) -m bench --suite big
+	$(PY) -m bench --suite small --rounds 3
 
 lint:
 	$(PY) -m ruff check cosfast tests bench

@@ -1,7 +1,8 @@
 """Builds cosfast's compiled core. Switches come from the environment, never from argv:
 
 COSFAST_DEBUG=1     -O0 -g3, asserts on, Cython line tracing off
-COSFAST_SANITIZE=1  AddressSanitizer + UBSan (run tests with LD_PRELOAD=$(gcc -print-file-name=libasan.so))
+COSFAST_SANITIZE=1  AddressSanitizer + UBSan (run tests with LD_PRELOAD=$(gcc -print-file-name=libasan.so)
+                    and PYTHONMALLOC=malloc, so small buffers are separate, checked allocations)
 COSFAST_WERROR=1    -Werror (CI only; never shipped to users who build from source)
 """
 from __future__ import annotations

@@ -1,36 +1,32 @@
-"""Prints the benchmark summary as a Markdown table (GB/s per contender and buffer size, combine
-latency in ns) and saves it with the raw medians to bench/results/crc64.json."""
+"""Prints the CRC-64 benchmark summary as Markdown tables (GB/s = bytes / median time per
+contender and buffer size; combine latency in ns) and saves it to bench/results/crc64-<time>.json,
+one file per run, for bench/crc64_report.py to take medians across runs."""
 from __future__ import annotations
 
 import json
 import platform
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))
+from crc64_report import Rows, render  # noqa: E402
+
 RESULTS = Path(__file__).parent / "results"
 
 
-def _rows(benchmarks) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-    throughput: dict[str, dict[str, float]] = {}
-    latency: dict[str, dict[str, float]] = {}
+def _rows(benchmarks) -> tuple[Rows, Rows]:
+    throughput: Rows = {}
+    latency: Rows = {}
     for bench in benchmarks:
         info, median = bench.extra_info, bench.stats.median
         if "nbytes" in info:
             throughput.setdefault(info["contender"], {})[info["size"]] = info["nbytes"] / median / 1e9
-        elif "contender" in info:
+        else:
             latency.setdefault(info["contender"], {})[info["size"]] = median * 1e9
     return throughput, latency
-
-
-def _table(rows: dict[str, dict[str, float]], unit: str, fmt: str) -> list[str]:
-    columns = sorted({c for r in rows.values() for c in r}, key=str)
-    lines = [f"| contender | " + " | ".join(f"{c} ({unit})" for c in columns) + " |",
-             "| --- |" + " ---: |" * len(columns)]
-    first = columns[0] if columns else ""
-    for name, row in sorted(rows.items(), key=lambda kv: -kv[1].get(first, 0) if unit == "GB/s" else kv[1].get(first, 0)):
-        lines.append(f"| {name} | " + " | ".join(format(row[c], fmt) if c in row else "-" for c in columns) + " |")
-    return lines
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's own tables
@@ -40,14 +36,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not benchmarks:
         return
     throughput, latency = _rows(benchmarks)
-    lines = ["", "CRC-64/XZ (GB/s = bytes / median time; combine: median ns per call)", ""]
-    if throughput:
-        lines += _table(throughput, "GB/s", ".2f") + [""]
-    if latency:
-        lines += _table(latency, "ns", ".0f") + [""]
-    for line in lines:
+    terminalreporter.write_line("")
+    terminalreporter.write_line("CRC-64/XZ (GB/s = bytes / median time; combine: median ns per call)")
+    terminalreporter.write_line("")
+    for line in render(throughput, latency):
         terminalreporter.write_line(line)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "crc64.json").write_text(json.dumps(
-        {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
-         "throughput_gbps": throughput, "combine_ns": latency}, indent=2))
+    path = RESULTS / time.strftime("crc64-%Y%m%d-%H%M%S.json")
+    path.write_text(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
+                                "throughput_gbps": throughput, "combine_ns": latency}, indent=2))
+    terminalreporter.write_line(f"saved {path}; medians over runs: python3 bench/crc64_report.py bench/results/crc64-*.json")

@@ -35,7 +35,7 @@ def signable_headers(headers: Mapping) -> dict:
     out = {}
     for name in headers:
         lower = name.lower()
-        if lower in _SIGNED_HEADERS or lower.startswith("x-cos-") or lower.startswith("x-ci-"):
+        if lower in _SIGNED_HEADERS or lower.startswith(("x-cos-", "x-ci-")):
             out[name] = headers[name]
     return out
 
@@ -69,9 +69,9 @@ def authorization(inp: SignInput, secret_id: str, secret_key: str,
                   now: Optional[int] = None) -> str:
     """The ``Authorization`` value for ``inp``, signed at ``now`` (default: the clock)."""
     headers = signable_headers(inp.headers)
-    if inp.sign_host and inp.url_host is not None:
-        if not any(name.lower() == "host" for name in headers):
-            headers["host"] = inp.url_host
+    if inp.sign_host and inp.url_host is not None and \
+            not any(name.lower() == "host" for name in headers):
+        headers["host"] = inp.url_host
     headers = _canonical(headers)
     params = _canonical(inp.params) if inp.sign_params else {}
     format_str = "{}\n{}\n{}\n{}\n".format(

@@ -23,6 +23,7 @@ from cosfast.auth import SignInput, authorization
 from cosfast.cos_exception import CosClientError, CosServiceError
 from cosfast.download_dir import download_dir
 from cosfast.download_file import download_file
+from cosfast.errors import service_error
 from cosfast.kwargs import check_download_headers, mapped, split_object_kwargs
 from cosfast.request import PreparedRequest, RequestSpec, prepare_request
 from cosfast.streambody import StreamBody
@@ -42,19 +43,6 @@ _MAX_REDIRECTS = 5
 
 def _never(url: str) -> bool:
     return False
-
-
-def _body_text(exchange: Exchange, body: bytes) -> str:
-    content_type = exchange.header("Content-Type", "") or ""
-    charset = "utf-8"
-    for part in content_type.split(";")[1:]:
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "charset" and value:
-            charset = value.strip('"')
-    try:
-        return body.decode(charset, errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
 
 
 class CosS3Client:
@@ -181,37 +169,13 @@ class CosS3Client:
         key = unquote(target.path) if target.path not in ("", "/") else None
         return new_url, key, dict(parse_qsl(target.query, keep_blank_values=True))
 
-    def _raise_for_status(self, exchange: Exchange, method: str, url: str) -> None:
-        """The SDK's error mapping for a status >= 400."""
-        status = exchange.status
-        if status < 400:
+    @staticmethod
+    def _raise_for_status(exchange: Exchange, method: str, url: str) -> None:
+        if exchange.status < 400:
             return
         body = b"" if method == "HEAD" else exchange.read_all(ERROR_BODY_LIMIT)
         exchange.drain()
-        if method == "HEAD" and status == 404:
-            info = {"code": "NoSuchResource", "message": "The Resource You Head Not Exist",
-                    "resource": url}
-            self._copy_ids(exchange, info)
-            raise CosServiceError(method, info, status)
-        error_code = exchange.header("x-cos-error-code")
-        if error_code is not None:
-            info = {"code": error_code}
-            request_id = exchange.header("x-cos-request-id")
-            if request_id is not None:
-                info["requestid"] = request_id
-            info["message"] = _body_text(exchange, body)
-            raise CosServiceError(method, info, status)
-        text = _body_text(exchange, body)
-        raise CosServiceError(method, text if text else dict(exchange.headers), status)
-
-    @staticmethod
-    def _copy_ids(exchange: Exchange, info: dict) -> None:
-        request_id = exchange.header("x-cos-request-id")
-        if request_id is not None:
-            info["requestid"] = request_id
-        trace_id = exchange.header("x-cos-trace-id")
-        if trace_id is not None:
-            info["traceid"] = trace_id
+        raise service_error(method, url, exchange.status, exchange.headers, body)
 
     # -- objects ------------------------------------------------------------------------
 

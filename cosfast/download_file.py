@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 
 from cosfast._comm import check_key, path_simplify_check
 from cosfast.cos_exception import CosClientError, CosServiceError
+from cosfast.errors import service_error
 from cosfast.kwargs import check_download_headers, split_object_kwargs
 from cosfast.transfer.download import DownloadError, DownloadOptions, download_object
 from cosfast.transfer.engine import EngineOptions, TransferEngine
@@ -114,10 +115,10 @@ def request_builder(client: Any, Bucket: str, key: str, identity: ObjectIdentity
     return build
 
 
-def as_sdk_error(exc: BaseException, key: str, dest: str) -> Exception:
+def as_sdk_error(exc: BaseException, key: str, dest: str, url: str) -> Exception:
     """The SDK's exception for a failure inside the transfer layer."""
     if isinstance(exc, ServerRefusedError):
-        return service_error("GET", exc.status or 0, exc.headers, exc.body)
+        return service_error("GET", url, exc.status or 0, exc.headers, exc.body)
     if isinstance(exc, TransferError) and exc.retryable:
         return CosClientError(f"download of {key!r} to {dest!r} failed after retries: {exc}; call "
                               "download_file again to resume (finished parts are kept)")
@@ -127,12 +128,6 @@ def as_sdk_error(exc: BaseException, key: str, dest: str) -> Exception:
         where = exc.filename or dest
         return CosClientError(f"cannot write {where!r}: [Errno {exc.errno}] {exc.strerror}")
     return CosClientError(f"download of {key!r} failed: {exc}")
-
-
-def service_error(method: str, status: int, headers: dict, body: bytes) -> CosServiceError:
-    """CosServiceError from a COS error response, as the SDK builds it (XML body digested)."""
-    text = body.decode("utf-8", errors="replace")
-    return CosServiceError(method, text if text else dict(headers), status)
 
 
 def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSize: int = 20,
@@ -167,4 +162,4 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
         download_object(identity, dest, build_request=request_builder(client, Bucket, key, identity, headers, params),
                         options=options, engine=engine)
     except (TransferError, DownloadError, OSError) as exc:
-        raise as_sdk_error(exc, key, dest) from exc
+        raise as_sdk_error(exc, key, dest, client.get_object_url(Bucket, key)) from exc

@@ -26,6 +26,7 @@ import uuid
 import zlib
 from typing import Any, BinaryIO, Callable, Iterator, Optional
 
+from cosfast import partwriter
 from cosfast.cos_exception import CosClientError, CosServiceError
 from cosfast.crc64 import crc64
 from cosfast.transfer.retry import RetryPolicy
@@ -38,6 +39,11 @@ logger = logging.getLogger(__name__)
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 # Chunk size of get_stream_to_file's decoded/unknown-length path and of iteration.
 _COPY_CHUNK = 1024 * 1024
+
+# Bytes a resumed exchange must deliver before its failure stops counting against the attempts.
+_PROGRESS_RESET = 1024 * 1024
+
+_DEFAULT_POLICY = RetryPolicy()
 
 Reopen = Callable[[int, Optional[int], str], Exchange]
 
@@ -106,7 +112,7 @@ class StreamBody:
     """The body of one GET; read it once, by any of the methods below."""
 
     def __init__(self, exchange: Exchange, reopen: Optional[Reopen] = None, *,
-                 policy: RetryPolicy = RetryPolicy()) -> None:
+                 policy: RetryPolicy = _DEFAULT_POLICY) -> None:
         self._exchange: Optional[Exchange] = exchange
         self._reopen = reopen
         self._policy = policy
@@ -121,7 +127,7 @@ class StreamBody:
             self._use_chunked = True
         else:
             exchange.close()
-            raise IOError("create StreamBody failed without Content-Length header or "
+            raise OSError("create StreamBody failed without Content-Length header or "
                           "Transfer-Encoding header")
         self._encoding = header("Content-Encoding")
         self._use_encoding = self._encoding is not None
@@ -140,6 +146,7 @@ class StreamBody:
             self._total = "*" if self._use_chunked else str(self._content_len)
             self._whole = exchange.status == 200
         self._delivered = 0
+        self._delivered_at_failure = 0
         self._failures = 0
         self._decoder: Any = None
         self._decoder_done = False
@@ -174,7 +181,6 @@ class StreamBody:
                 continue
             if chunk:
                 self._delivered += len(chunk)
-                self._failures = 0
                 return chunk
             self.close()
         return b""
@@ -184,6 +190,11 @@ class StreamBody:
         self.close()
         if not failure.retryable or self._reopen is None or not self._etag:
             raise failure
+        # Only real progress earns a fresh set of attempts: a server that drops every
+        # connection after a few bytes must not keep the reader retrying forever.
+        if self._delivered - self._delivered_at_failure >= _PROGRESS_RESET:
+            self._failures = 0
+        self._delivered_at_failure = self._delivered
         self._failures += 1
         if self._failures >= self._policy.max_attempts:
             raise ConnectionFailure(
@@ -292,8 +303,6 @@ class StreamBody:
 
     def _sink_to_file(self, tmp_name: str) -> None:
         """Known length: libcurl writes straight into the part writer, resuming as needed."""
-        from cosfast import partwriter
-
         start = self._delivered
         remaining = self._content_len - start
         with partwriter.TempFile(tmp_name, remaining, create=True) as temp:
@@ -302,8 +311,7 @@ class StreamBody:
                 try:
                     self._exchange.divert(sink)
                 except ConnectionFailure as exc:
-                    if sink.error is not None:
-                        raise CosClientError(f"writing {tmp_name}: {sink.error}") from None
+                    sink.raise_if_failed()  # a local write error (disk full...) is final
                     self._delivered = start + sink.written
                     self._resume(exc)
                     continue
@@ -311,7 +319,7 @@ class StreamBody:
                 self.close()
         self._read_len = sink.written
         if sink.written != remaining:
-            raise IOError("download failed with incomplete file")
+            raise OSError("download failed with incomplete file")
         if start == 0:
             self._check_crc(sink.crc, tmp_name)
 
@@ -346,7 +354,7 @@ class StreamBody:
             fdst.write(chunk)
         if not self._use_chunked and not (self._use_encoding and auto_decompress) \
                 and self._read_len != expected_len:
-            raise IOError("download failed with incomplete file")
+            raise OSError("download failed with incomplete file")
 
 
 class _RawStream(io.RawIOBase):

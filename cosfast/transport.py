@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Union
 from urllib.parse import urlsplit
 
@@ -27,6 +26,7 @@ import pycurl
 from cosfast.cos_exception import CosClientError
 from cosfast.request import PreparedRequest
 from cosfast.transfer.engine import RETRYABLE_CURL_ERRORS
+from cosfast.transfer.response import HeaderParser, parse_header_lines
 from cosfast.transfer.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 __all__ = [
@@ -92,66 +92,6 @@ def curl_failure(method: str, url: str, code: int, message: str) -> ConnectionFa
 def retryable_status(status: int) -> bool:
     """5xx and 429 are retried; every other 4xx is final."""
     return status >= 500 or status in RETRYABLE_STATUS
-
-
-class HeaderParser:
-    """Collects response header lines (a ``pycurl.HEADERFUNCTION``) into a dict.
-
-    Names keep the server's spelling; a repeated header is joined with ", " under its first
-    spelling (as ``requests`` presents it); lookups with ``get`` ignore case. A new status
-    line (after 1xx, or a redirect libcurl followed) starts a fresh set. Values are decoded
-    as ISO-8859-1, as ``http.client`` does."""
-
-    def __init__(self) -> None:
-        self.status = 0
-        self.reason = ""
-        self.headers: dict = {}
-        self.complete = False
-        self._names: dict = {}
-        self._last: Optional[str] = None
-
-    def feed(self, line: Union[bytes, str]) -> None:
-        text = line.decode("iso-8859-1") if isinstance(line, bytes) else line
-        text = text.rstrip("\r\n")
-        if text.startswith("HTTP/"):
-            parts = text.split(" ", 2)
-            self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-            self.reason = parts[2] if len(parts) > 2 else ""
-            self.headers = {}
-            self._names = {}
-            self._last = None
-            self.complete = False
-        elif not text:
-            if self.status >= 200:
-                self.complete = True
-        elif text[0] in " \t" and self._last is not None:
-            self.headers[self._last] += " " + text.strip()
-        else:
-            name, _, value = text.partition(":")
-            self._add(name.strip(), value.strip())
-
-    def _add(self, name: str, value: str) -> None:
-        lower = name.lower()
-        first = self._names.get(lower)
-        if first is None:
-            self._names[lower] = name
-            self.headers[name] = value
-            self._last = name
-        else:
-            self.headers[first] += ", " + value
-            self._last = first
-
-    def get(self, name: str, default: Any = None) -> Any:
-        first = self._names.get(name.lower())
-        return default if first is None else self.headers[first]
-
-
-def parse_header_lines(lines: Iterable[Union[bytes, str]]) -> dict:
-    """Header lines (of one or more responses) -> the last response's headers as a dict."""
-    parser = HeaderParser()
-    for line in lines:
-        parser.feed(line)
-    return parser.headers
 
 
 def _proxy_for(proxies: Any, scheme: str) -> Optional[str]:
@@ -410,8 +350,9 @@ class Exchange:
 
     def divert(self, sink: Callable[[bytes], Optional[int]]) -> None:
         """Send the buffered and all further body bytes to ``sink`` (a write callback that
-        returns None when it took the bytes). Raises ConnectionFailure if the transfer
-        breaks; a refusal by the sink ends the transfer with libcurl's write error."""
+        takes memoryviews and returns None when it took the bytes). Raises ConnectionFailure
+        if the transfer breaks; a refusal by the sink ends the transfer with libcurl's write
+        error (the sink keeps the cause)."""
         while self._chunks:
             chunk = self._chunks.popleft()
             self._buffered -= len(chunk)
@@ -420,7 +361,7 @@ class Exchange:
                     f"{self.request.method} {_public_url(self.request.url)}: "
                     "the body could not be written"
                 )
-        self._slot.curl.setopt(pycurl.WRITEFUNCTION, sink)
+        self._slot.curl.setopt(pycurl.WRITEFUNCTION, sink, use_memoryview=True)
         self._unpause()
         self._pump_until(lambda: False)
 
@@ -454,8 +395,8 @@ class Exchange:
             self._slot = None
             try:
                 slot.multi.remove_handle(slot.curl)
-            except Exception:
-                pass
+            except pycurl.error:
+                pass  # the handle is being torn down anyway
 
 
 class Transport:

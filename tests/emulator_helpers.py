@@ -1,9 +1,9 @@
 """Small clients for the emulator tests: the official SDK, and raw HTTP signed by the SDK."""
+
 from __future__ import annotations
 
 import http.client
 from dataclasses import dataclass
-from typing import Optional
 from urllib.parse import quote
 
 from qcloud_cos import CosConfig, CosS3Client
@@ -25,7 +25,7 @@ class RawResponse:
     body: bytes
 
 
-def signed_headers(server, method: str, bucket: str, key: str, headers: Optional[dict] = None) -> dict:
+def signed_headers(server, method: str, bucket: str, key: str, headers: dict | None = None) -> dict:
     """Host plus an Authorization the official SDK computes (an independent signer)."""
     host = bucket_host(server, bucket)
     signed = {"Host": host, **(headers or {})}
@@ -34,13 +34,24 @@ def signed_headers(server, method: str, bucket: str, key: str, headers: Optional
 
 
 def raw_request(
-    server, method: str, bucket: str, key: str, headers: Optional[dict] = None, *, query: str = "", sign: bool = True
+    server,
+    method: str,
+    bucket: str,
+    key: str,
+    headers: dict | None = None,
+    *,
+    query: str = "",
+    sign: bool = True,
 ) -> RawResponse:
     """One request over a fresh http.client connection, body read whole."""
-    all_headers = signed_headers(server, method, bucket, key, headers) if sign else {
-        "Host": bucket_host(server, bucket),
-        **(headers or {}),
-    }
+    all_headers = (
+        signed_headers(server, method, bucket, key, headers)
+        if sign
+        else {
+            "Host": bucket_host(server, bucket),
+            **(headers or {}),
+        }
+    )
     conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
     try:
         path = "/" + quote(key, safe="/-_.~") + (f"?{query}" if query else "")

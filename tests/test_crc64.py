@@ -127,6 +127,16 @@ def test_kernel_equals_table_on_all_lengths_and_offsets(kernel):
 
 
 @pytest.mark.parametrize("kernel", ACCELERATED)
+def test_kernel_reads_nothing_past_a_buffer_of_exact_size(kernel):
+    # Each input is its own allocation, so an over-read shows under AddressSanitizer
+    # (COSFAST_SANITIZE=1 build, PYTHONMALLOC=malloc; see setup.py) instead of reading a neighbour.
+    rnd = random.Random(f"exact-{kernel}")
+    for n in range(1100):
+        data = bytearray(rnd.randbytes(n))
+        assert pub.crc64_with_kernel(kernel, data, n) == pub.crc64_with_kernel("table", data, n), n
+
+
+@pytest.mark.parametrize("kernel", ACCELERATED)
 def test_kernel_equals_table_on_random_buffers_up_to_64_mib(kernel):
     rnd = random.Random(f"big-{kernel}")
     data = memoryview(rnd.randbytes(BIG + 16))

@@ -1,4 +1,5 @@
 """Every fault kind, seen from a raw HTTP client (http.client and pycurl)."""
+
 from __future__ import annotations
 
 import http.client
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.timeout(60)
 
 def open_get(server, key, headers=None, timeout=10.0):
     conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
-    conn.request("GET", "/" + key, headers=signed_headers(server, "GET", server.bucket, key, headers))
+    conn.request(
+        "GET", "/" + key, headers=signed_headers(server, "GET", server.bucket, key, headers)
+    )
     return conn, conn.getresponse()
 
 
@@ -43,7 +46,9 @@ def curl_get(server, key, headers=None):
 
 def test_status_fault_fires_on_the_nth_match_for_times(emulator):
     emulator.put("k", b"payload")
-    fid = emulator.add_fault(Fault(kind="status", key="k", method="GET", status=503, retry_after=3, nth=2, times=2))
+    fid = emulator.add_fault(
+        Fault(kind="status", key="k", method="GET", status=503, retry_after=3, nth=2, times=2)
+    )
     statuses = [raw_request(emulator, "GET", emulator.bucket, "k") for _ in range(4)]
     assert [r.status for r in statuses] == [200, 503, 503, 200]
     slow_down = statuses[1]
@@ -54,7 +59,14 @@ def test_status_fault_fires_on_the_nth_match_for_times(emulator):
     emulator.add_fault(Fault(kind="status", key="k", status=500))
     internal = raw_request(emulator, "GET", emulator.bucket, "k")
     assert internal.status == 500 and b"<Code>InternalError</Code>" in internal.body
-    assert [r.faults for r in emulator.request_log] == [[], ["status"], ["status"], [], [], ["status"]]
+    assert [r.faults for r in emulator.request_log] == [
+        [],
+        ["status"],
+        ["status"],
+        [],
+        [],
+        ["status"],
+    ]
 
 
 def test_drop_closes_after_exactly_n_body_bytes(emulator):
@@ -74,7 +86,9 @@ def test_drop_before_the_first_byte_of_a_ranged_get(emulator):
     data = os.urandom(10_000)
     emulator.put("d0", data)
     emulator.add_fault(Fault(kind="drop", key="d0", range_start=5000, after_bytes=0))
-    assert curl_get(emulator, "d0", {"Range": "bytes=0-4999"})[2] == data[:5000]  # other start: no fault
+    assert (
+        curl_get(emulator, "d0", {"Range": "bytes=0-4999"})[2] == data[:5000]
+    )  # other start: no fault
     code, status, body = curl_get(emulator, "d0", {"Range": "bytes=5000-"})
     assert code == pycurl.E_PARTIAL_FILE and status == 206 and body == b""
 
@@ -139,9 +153,13 @@ def test_replace_changes_the_object_before_the_nth_request(emulator):
     data = os.urandom(20_000)
     old = emulator.put("v", data, content_type="text/plain", metadata={"m": "1"})
     emulator.add_fault(Fault(kind="replace", key="v", method="GET", nth=2))
-    first = raw_request(emulator, "GET", emulator.bucket, "v", {"If-Match": old.etag, "Range": "bytes=0-9"})
+    first = raw_request(
+        emulator, "GET", emulator.bucket, "v", {"If-Match": old.etag, "Range": "bytes=0-9"}
+    )
     assert first.status == 206 and first.body == data[:10]
-    second = raw_request(emulator, "GET", emulator.bucket, "v", {"If-Match": old.etag, "Range": "bytes=10-19"})
+    second = raw_request(
+        emulator, "GET", emulator.bucket, "v", {"If-Match": old.etag, "Range": "bytes=10-19"}
+    )
     assert second.status == 412 and b"PreconditionFailed" in second.body
     new = emulator.head_object(emulator.bucket, "v")
     assert new.etag != old.etag and new.size == old.size
@@ -157,7 +175,18 @@ def test_replace_with_given_bytes_and_from_python(emulator):
     assert got.body == b"brand new" and got.headers["ETag"] != old.etag
     replaced = emulator.replace_object(emulator.bucket, "x")
     assert replaced.etag != got.headers["ETag"]
-    assert raw_request(emulator, "GET", emulator.bucket, "x").body == bytes(255 - b for b in b"brand new")
+    assert raw_request(emulator, "GET", emulator.bucket, "x").body == bytes(
+        255 - b for b in b"brand new"
+    )
+
+
+def test_redirect_points_elsewhere(emulator):
+    emulator.put("r", b"here")
+    emulator.add_fault(Fault(kind="redirect", key="r", location="http://127.0.0.2:9/elsewhere"))
+    moved = raw_request(emulator, "GET", emulator.bucket, "r")
+    assert moved.status == 302 and moved.headers["Location"] == "http://127.0.0.2:9/elsewhere"
+    assert moved.headers["x-cos-request-id"]
+    assert raw_request(emulator, "GET", emulator.bucket, "r").body == b"here"
 
 
 def test_faults_match_by_key_and_bucket_and_are_cleared(emulator):
@@ -178,6 +207,8 @@ def test_faults_match_by_key_and_bucket_and_are_cleared(emulator):
         dict(kind="slow"),
         dict(kind="drop", method="HEAD"),
         dict(kind="status", status=200),
+        dict(kind="redirect"),
+        dict(kind="redirect", location="http://x/", status=500),
         dict(kind="status", nth=0),
         dict(kind="status", times=0),
     ],
@@ -193,7 +224,9 @@ def test_a_client_leaving_mid_body_is_logged_not_fatal(emulator):
     emulator.add_fault(Fault(kind="slow", key="big", rate=1_000_000))
     sock = socket.create_connection((emulator.host, emulator.port), timeout=10)
     headers = signed_headers(emulator, "GET", emulator.bucket, "big")
-    request = "GET /big HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    request = (
+        "GET /big HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    )
     sock.sendall(request.encode())
     assert sock.recv(100).startswith(b"HTTP/1.1 200")
     sock.close()
@@ -202,3 +235,21 @@ def test_a_client_leaving_mid_body_is_logged_not_fatal(emulator):
     assert gone.error_code == "ClientClosed" and gone.ended is not None
     assert 0 < gone.bytes_sent < len(data)
     assert served.status == 200 and served.bytes_sent == len(data)
+
+
+@pytest.mark.timeout(15)
+def test_close_does_not_wait_out_a_stall(make_emulator):
+    server = make_emulator(auth=False)
+    bucket = server.create_bucket("stall-1250000000")
+    server.put_object(bucket, "k", os.urandom(100_000))
+    server.add_fault(Fault(kind="stall", key="k", after_bytes=10, seconds=600))
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    conn.request("GET", f"/{bucket}/k")
+    resp = conn.getresponse()
+    assert resp.read(10) and resp.status == 200
+    server.close()  # a hang here fails the test by its timeout
+    with pytest.raises(http.client.IncompleteRead):
+        resp.read()
+    (record,) = server.request_log
+    assert record.error_code == "Cancelled" and record.ended is not None
+    conn.close()

@@ -1,5 +1,6 @@
 """The emulator at the HTTP level: COS's headers, ranges, traffic limit, addressing, the log,
 the admin endpoint and the command line."""
+
 from __future__ import annotations
 
 import http.client
@@ -49,7 +50,13 @@ def test_cos_headers_on_success_and_error(emulator):
 
 @pytest.mark.parametrize(
     "size,range_header",
-    [(1000, "bytes=1000-"), (1000, "bytes=5000-6000"), (1000, "bytes=-0"), (0, "bytes=0-0"), (0, "bytes=-5")],
+    [
+        (1000, "bytes=1000-"),
+        (1000, "bytes=5000-6000"),
+        (1000, "bytes=-0"),
+        (0, "bytes=0-0"),
+        (0, "bytes=-5"),
+    ],
 )
 def test_unsatisfiable_range_is_416_with_the_size(emulator, size, range_header):
     emulator.put("r", os.urandom(size))
@@ -97,7 +104,9 @@ def test_traffic_limit_paces_the_body(emulator):
     emulator.put("paced", data)
     rate_bits = 819200  # the floor: 100 KiB/s
     started = time.monotonic()
-    got = raw_request(emulator, "GET", emulator.bucket, "paced", {"x-cos-traffic-limit": str(rate_bits)})
+    got = raw_request(
+        emulator, "GET", emulator.bucket, "paced", {"x-cos-traffic-limit": str(rate_bits)}
+    )
     elapsed = time.monotonic() - started
     assert got.status == 200 and got.body == data
     # A lower bound only: pacing may be slower on a busy machine, never faster.
@@ -112,7 +121,8 @@ def test_path_style_and_any_signature_without_auth(make_emulator):
         assert resp.read() == b"path style"
         assert resp.headers["ETag"] == server.head_object(bucket, "dir/k").etag
     request = urllib.request.Request(
-        f"{server.endpoint}/{bucket}/dir/k", headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x"}
+        f"{server.endpoint}/{bucket}/dir/k",
+        headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x"},
     )
     with urllib.request.urlopen(request, timeout=10) as resp:
         assert resp.read() == b"path style"
@@ -121,11 +131,15 @@ def test_path_style_and_any_signature_without_auth(make_emulator):
 def test_put_creates_the_bucket_and_checks_content_md5(make_emulator):
     server = make_emulator(auth=False)
     conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
-    conn.request("PUT", "/new-1250000000/a", body=b"abc", headers={"Content-MD5": "kAFQmDzST7DWlj99KOF/cg=="})
+    conn.request(
+        "PUT", "/new-1250000000/a", body=b"abc", headers={"Content-MD5": "kAFQmDzST7DWlj99KOF/cg=="}
+    )
     resp = conn.getresponse()
     resp.read()
     assert resp.status == 200 and resp.headers["ETag"] == '"900150983cd24fb0d6963f7d28e17f72"'
-    conn.request("PUT", "/new-1250000000/b", body=b"abd", headers={"Content-MD5": "kAFQmDzST7DWlj99KOF/cg=="})
+    conn.request(
+        "PUT", "/new-1250000000/b", body=b"abd", headers={"Content-MD5": "kAFQmDzST7DWlj99KOF/cg=="}
+    )
     resp = conn.getresponse()
     assert resp.status == 400 and b"BadDigest" in resp.read()
     conn.close()
@@ -137,7 +151,11 @@ def test_request_log_numbers_connections(emulator):
     emulator.put("k", b"log me")
     conn = http.client.HTTPConnection(emulator.host, emulator.port, timeout=10)
     for _ in range(3):
-        conn.request("GET", "/k", headers=signed_headers(emulator, "GET", emulator.bucket, "k", {"Range": "bytes=1-2"}))
+        conn.request(
+            "GET",
+            "/k",
+            headers=signed_headers(emulator, "GET", emulator.bucket, "k", {"Range": "bytes=1-2"}),
+        )
         conn.getresponse().read()
     conn.close()
     raw_request(emulator, "GET", emulator.bucket, "k")
@@ -145,7 +163,12 @@ def test_request_log_numbers_connections(emulator):
     assert [r.status for r in log] == [206, 206, 206, 200]
     assert len({r.conn_id for r in log[:3]}) == 1 and log[3].conn_id != log[0].conn_id
     first = log[0]
-    assert (first.method, first.bucket, first.key, first.range) == ("GET", emulator.bucket, "k", "bytes=1-2")
+    assert (first.method, first.bucket, first.key, first.range) == (
+        "GET",
+        emulator.bucket,
+        "k",
+        "bytes=1-2",
+    )
     assert first.bytes_sent == 2 and first.ended >= first.started
     assert first.secret_id == emulator.secret_id
     assert "authorization" not in first.headers and "Authorization" not in str(first)
@@ -194,38 +217,59 @@ def test_objects_survive_a_restart_on_the_same_root(tmp_path):
         assert got["Body"].get_raw_stream().read() == big.read_bytes()
 
 
-def test_command_line_serves_and_prints_credentials(tmp_path):
+def start_cli(root: Path, *extra: str) -> tuple[subprocess.Popen, dict]:
+    """Runs ``python -m cosfast.emulator`` until it says it is ready; returns its printed fields."""
     env = {**os.environ, "PYTHONPATH": str(Path(cosfast.__file__).resolve().parent.parent)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cosfast.emulator", "--root", str(tmp_path), "--bucket", "cli-1250000000"],
+        [sys.executable, "-m", "cosfast.emulator", "--root", str(root), *extra],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
     )
+    lines: list[str] = []
+    while not lines or lines[-1] != "ready (Ctrl+C to stop)":
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError(f"emulator exited early: {lines}")
+        lines.append(line.strip())
+    return proc, dict(line.split(": ", 1) for line in lines if ": " in line)
+
+
+def stop_cli(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=20)
+
+
+def test_command_line_serves_and_prints_credentials(tmp_path):
+    proc, fields = start_cli(tmp_path, "--bucket", "cli-1250000000")
     try:
-        lines = []
-        while not lines or lines[-1] != "ready (Ctrl+C to stop)":
-            line = proc.stdout.readline()
-            assert line, f"emulator exited early: {lines}"
-            lines.append(line.strip())
-        fields = dict(line.split(": ", 1) for line in lines if ": " in line)
         host, port = fields["endpoint"].removeprefix("http://").rsplit(":", 1)
         assert fields["secret_key"] == "cosfastEmulatorTestSecret0000000"
         from qcloud_cos import CosConfig, CosS3Client
 
-        client = CosS3Client(
-            CosConfig(
-                Region="ap-guangzhou",
-                SecretId=fields["secret_id"],
-                SecretKey=fields["secret_key"],
-                IP=host,
-                Port=int(port),
-                Scheme="http",
-            ),
-            retry=0,
+        config = CosConfig(
+            Region="ap-guangzhou",
+            SecretId=fields["secret_id"],
+            SecretKey=fields["secret_key"],
+            IP=host,
+            Port=int(port),
+            Scheme="http",
         )
+        client = CosS3Client(config, retry=0)
         client.put_object(Bucket="cli-1250000000", Key="k", Body=b"via cli")
-        assert client.get_object(Bucket="cli-1250000000", Key="k")["Body"].get_raw_stream().read() == b"via cli"
+        body = client.get_object(Bucket="cli-1250000000", Key="k")["Body"].get_raw_stream().read()
+        assert body == b"via cli"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        assert stop_cli(proc) == 0
+
+
+def test_command_line_masks_a_key_the_user_gave(tmp_path):
+    proc, fields = start_cli(tmp_path, "--secret-id", "AKIDmine", "--secret-key", "my-real-secret")
+    try:
+        assert fields["secret_id"] == "AKIDmine"
+        assert "my-real-secret" not in fields["secret_key"] and fields["secret_key"].startswith(
+            "my-"
+        )
+    finally:
+        assert stop_cli(proc) == 0

@@ -1,5 +1,6 @@
 """The official SDK (qcloud_cos) as the real client of the emulator: what it sends must be
 accepted, and what the emulator answers must parse into what COS would give."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,6 +15,7 @@ from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
 from cosfast.crc64 import crc64
+from cosfast.emulator import CosError, Fault
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,7 +29,7 @@ def test_head_object_describes_the_stored_object(emulator):
         headers={"Cache-Control": "max-age=60"},
     )
     head = sdk(emulator).head_object(Bucket=emulator.bucket, Key="dir/a.txt")
-    assert head["ETag"] == info.etag == '"%s"' % hashlib.md5(b"hello world" * 100).hexdigest()
+    assert head["ETag"] == info.etag == '"{}"'.format(hashlib.md5(b"hello world" * 100).hexdigest())
     assert head["Content-Length"] == "1100"
     assert head["Content-Type"] == "text/plain"
     assert head["Last-Modified"] == info.last_modified
@@ -57,6 +59,17 @@ def test_get_object_whole_and_ranged(emulator):
     assert rest["Body"].get_raw_stream().read() == data[99990:]
 
 
+def test_sdk_signed_traffic_limit_is_accepted_and_checked(emulator):
+    emulator.put("tl", b"limited")
+    client = sdk(emulator)
+    got = client.get_object(Bucket=emulator.bucket, Key="tl", TrafficLimit="838860800")
+    assert got["Body"].get_raw_stream().read() == b"limited"
+    assert emulator.request_log[-1].headers["x-cos-traffic-limit"] == "838860800"
+    with pytest.raises(CosServiceError) as bad:
+        client.get_object(Bucket=emulator.bucket, Key="tl", TrafficLimit="100")
+    assert (bad.value.get_status_code(), bad.value.get_error_code()) == (400, "InvalidArgument")
+
+
 def test_get_object_to_file(emulator, tmp_path):
     data = os.urandom(300_000)
     emulator.put("f.bin", data)
@@ -72,7 +85,9 @@ def test_conditional_get_follows_cos(emulator):
     assert ok["Body"].get_raw_stream().read() == b"conditional"
 
     with pytest.raises(CosServiceError) as failed:
-        client.get_object(Bucket=emulator.bucket, Key="c", IfMatch='"0123456789abcdef0123456789abcdef"')
+        client.get_object(
+            Bucket=emulator.bucket, Key="c", IfMatch='"0123456789abcdef0123456789abcdef"'
+        )
     assert failed.value.get_status_code() == 412
     assert failed.value.get_error_code() == "PreconditionFailed"
 
@@ -89,7 +104,9 @@ def test_conditional_get_follows_cos(emulator):
     client.head_object(Bucket=emulator.bucket, Key="c", IfModifiedSince=future)
     assert emulator.request_log[log_before].status == 304
     # If-Match wins over a failing If-Unmodified-Since (RFC 9110 order, as COS).
-    both = client.get_object(Bucket=emulator.bucket, Key="c", IfMatch=info.etag, IfUnmodifiedSince=past)
+    both = client.get_object(
+        Bucket=emulator.bucket, Key="c", IfMatch=info.etag, IfUnmodifiedSince=past
+    )
     assert both["Body"].get_raw_stream().read() == b"conditional"
 
 
@@ -153,7 +170,9 @@ def test_list_objects_delimiter_counts_prefixes_with_keys(emulator):
 
 
 def test_list_objects_url_encoding_round_trips_awkward_keys(emulator):
-    keys = sorted(["sp ace", "plus+sign", "per%cent", "amp&lt", "中文/文件", "tab\tkey", "q?x=1#frag"])
+    keys = sorted(
+        ["sp ace", "plus+sign", "per%cent", "amp&lt", "中文/文件", "tab\tkey", "q?x=1#frag"]
+    )
     for key in keys:
         emulator.put(key, b"x")
     client = sdk(emulator)
@@ -167,7 +186,9 @@ def test_list_objects_url_encoding_round_trips_awkward_keys(emulator):
         assert body == b"x", key
 
 
-@pytest.mark.parametrize("size,part_mib", [(300_000, 1), (3 * 1024 * 1024 + 12345, 1)], ids=["single", "parts"])
+@pytest.mark.parametrize(
+    "size,part_mib", [(300_000, 1), (3 * 1024 * 1024 + 12345, 1)], ids=["single", "parts"]
+)
 def test_download_file_with_crc(emulator, tmp_path, size, part_mib):
     data = os.urandom(size)
     emulator.put("big.bin", data)
@@ -183,6 +204,7 @@ def test_download_file_with_crc(emulator, tmp_path, size, part_mib):
     )
     assert dest.read_bytes() == data
     gets = [r for r in emulator.request_log if r.method == "GET"]
+    assert emulator.peak_concurrency() <= 3  # MAXThread
     if size > part_mib * 1024 * 1024:
         assert sorted(r.range for r in gets) == sorted(
             f"bytes={s}-{min(s + 1048576, size) - 1}" for s in range(0, size, 1048576)
@@ -192,8 +214,6 @@ def test_download_file_with_crc(emulator, tmp_path, size, part_mib):
 
 
 def test_download_file_crc_catches_a_flipped_byte(emulator, tmp_path):
-    from cosfast.emulator import Fault
-
     data = os.urandom(2 * 1024 * 1024 + 7)
     emulator.put("flip.bin", data)
     emulator.add_fault(Fault(kind="flip", key="flip.bin", offset=1_500_000))
@@ -228,7 +248,10 @@ def test_wrong_secret_is_signature_does_not_match(emulator):
     emulator.put("s", b"secret stuff")
     with pytest.raises(CosServiceError) as wrong:
         sdk(emulator, SecretKey="not-the-key").get_object(Bucket=emulator.bucket, Key="s")
-    assert (wrong.value.get_status_code(), wrong.value.get_error_code()) == (403, "SignatureDoesNotMatch")
+    assert (wrong.value.get_status_code(), wrong.value.get_error_code()) == (
+        403,
+        "SignatureDoesNotMatch",
+    )
     with pytest.raises(CosServiceError) as unknown:
         sdk(emulator, SecretId="AKIDunknown").get_object(Bucket=emulator.bucket, Key="s")
     assert unknown.value.get_error_code() == "InvalidAccessKeyId"
@@ -239,10 +262,14 @@ def test_presigned_urls_work_and_expire(emulator):
     client = sdk(emulator)
     host = {"Host": f"{emulator.bucket}.cos.{emulator.region}.myqcloud.com"}
     # Configured with IP=, the SDK's URL holds no bucket: the Host header must, and be signed.
-    url = client.get_presigned_download_url(Bucket=emulator.bucket, Key="p", Expired=300, Headers=host)
+    url = client.get_presigned_download_url(
+        Bucket=emulator.bucket, Key="p", Expired=300, Headers=host
+    )
     got = requests.get(url, headers=host, timeout=10)
     assert got.status_code == 200 and got.content == b"presigned"
-    expired = client.get_presigned_download_url(Bucket=emulator.bucket, Key="p", Expired=-61, Headers=host)
+    expired = client.get_presigned_download_url(
+        Bucket=emulator.bucket, Key="p", Expired=-61, Headers=host
+    )
     got = requests.get(expired, headers=host, timeout=10)
     assert got.status_code == 403
     assert b"<Code>AccessDenied</Code>" in got.content and b"expired" in got.content
@@ -253,15 +280,22 @@ def test_presigned_urls_work_and_expire(emulator):
 def test_temporary_credentials_need_their_token(emulator):
     emulator.put("t", b"temporary")
     creds = emulator.create_temporary_credentials(expires_in=600)
-    with_token = sdk(emulator, SecretId=creds.secret_id, SecretKey=creds.secret_key, Token=creds.token)
-    assert with_token.get_object(Bucket=emulator.bucket, Key="t")["Body"].get_raw_stream().read() == b"temporary"
+    with_token = sdk(
+        emulator, SecretId=creds.secret_id, SecretKey=creds.secret_key, Token=creds.token
+    )
+    assert (
+        with_token.get_object(Bucket=emulator.bucket, Key="t")["Body"].get_raw_stream().read()
+        == b"temporary"
+    )
     for token in (None, "wrong-token"):
         client = sdk(emulator, SecretId=creds.secret_id, SecretKey=creds.secret_key, Token=token)
         with pytest.raises(CosServiceError) as denied:
             client.get_object(Bucket=emulator.bucket, Key="t")
         assert denied.value.get_error_code() == "AccessDenied"
     expired = emulator.create_temporary_credentials(expires_in=-1)
-    client = sdk(emulator, SecretId=expired.secret_id, SecretKey=expired.secret_key, Token=expired.token)
+    client = sdk(
+        emulator, SecretId=expired.secret_id, SecretKey=expired.secret_key, Token=expired.token
+    )
     with pytest.raises(CosServiceError) as denied:
         client.get_object(Bucket=emulator.bucket, Key="t")
     assert denied.value.get_error_code() == "AccessDenied"
@@ -273,24 +307,41 @@ def test_anonymous_reads_only_public_buckets(emulator):
     emulator.put_object(public, "pub", b"public")
     emulator.put("priv", b"private")
     anonymous = CosS3Client(
-        CosConfig(Region=emulator.region, IP=emulator.host, Port=emulator.port, Scheme="http", Anonymous=True),
+        CosConfig(
+            Region=emulator.region,
+            IP=emulator.host,
+            Port=emulator.port,
+            Scheme="http",
+            Anonymous=True,
+        ),
         retry=0,
     )
-    assert anonymous.get_object(Bucket=public, Key="pub")["Body"].get_raw_stream().read() == b"public"
+    assert (
+        anonymous.get_object(Bucket=public, Key="pub")["Body"].get_raw_stream().read() == b"public"
+    )
     with pytest.raises(CosServiceError) as denied:
         anonymous.get_object(Bucket=emulator.bucket, Key="priv")
     assert denied.value.get_error_code() == "AccessDenied"
     with pytest.raises(CosServiceError):
         anonymous.put_object(Bucket=public, Key="w", Body=b"write")
+    with pytest.raises(CosServiceError) as denied:
+        anonymous.put_object(Bucket="anon-1250000000", Key="w", Body=b"write")
+    assert denied.value.get_error_code() == "AccessDenied"
+    with pytest.raises(CosError, match="NoSuchBucket"):
+        emulator.head_object("anon-1250000000", "w")  # an anonymous PUT creates nothing
 
 
 def test_put_object_through_the_sdk(emulator):
     client = sdk(emulator)
     body = os.urandom(50_000)
     put = client.put_object(
-        Bucket=emulator.bucket, Key="up/loaded", Body=body, ContentType="image/png", Metadata={"x-cos-meta-a": "1"}
+        Bucket=emulator.bucket,
+        Key="up/loaded",
+        Body=body,
+        ContentType="image/png",
+        Metadata={"x-cos-meta-a": "1"},
     )
-    assert put["ETag"] == '"%s"' % hashlib.md5(body).hexdigest()
+    assert put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
     assert put["x-cos-hash-crc64ecma"] == str(crc64(body))
     head = client.head_object(Bucket=emulator.bucket, Key="up/loaded")
     assert head["Content-Type"] == "image/png" and head["x-cos-meta-a"] == "1"

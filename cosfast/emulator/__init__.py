@@ -14,10 +14,16 @@ These are local test credentials, not secrets: the emulator accepts them, nothin
         emu.put_object("examplebucket-1250000000", "a.txt", b"hello")
         config = qcloud_cos.CosConfig(**emu.sdk_config())   # Region, keys, IP, Port, Scheme
 
-From a shell: ``python -m cosfast.emulator --root DIR --port 9000 --bucket examplebucket-1250000000``.
+From a shell: ``python -m cosfast.emulator --root DIR --port 9000 --bucket NAME-APPID``.
 Needs aiohttp (``pip install cosfast[emulator]``).
 """
+
 from __future__ import annotations
+
+try:
+    import aiohttp  # noqa: F401  (checked here to name the fix)
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError("cosfast.emulator needs aiohttp: pip install 'cosfast[emulator]'") from exc
 
 from cosfast.emulator.auth import Credentials
 from cosfast.emulator.errors import CosError

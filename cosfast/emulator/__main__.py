@@ -5,22 +5,26 @@ is a published test credential that opens nothing but this local server, so it i
 full: the user has to configure a client with it. A key given with --secret-key is the user's
 own (possibly reused elsewhere), so it is shown masked; they already know it.
 """
+
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
 import threading
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from cosfast.emulator.server import DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Emulator
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="cosfast emulator", description="Serve a local folder as Tencent Cloud COS (for tests and demos)."
+        prog="cosfast emulator",
+        description="Serve a local folder as Tencent Cloud COS (for tests and demos).",
     )
-    parser.add_argument("--root", required=True, help="folder holding the buckets (created if missing)")
+    parser.add_argument(
+        "--root", required=True, help="folder holding the buckets (created if missing)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
     parser.add_argument("--region", default="ap-guangzhou")
@@ -31,10 +35,14 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         "--bucket",
         action="append",
         default=[],
-        help="create this bucket (name-appid); the first one also serves clients configured with Domain=",
+        help="create this bucket (name-appid); the first one also serves Domain= clients",
     )
-    parser.add_argument("--public-read", action="store_true", help="make the --bucket buckets public-read")
-    parser.add_argument("--admin", action="store_true", help="enable the admin endpoint (/-/emulator/...)")
+    parser.add_argument(
+        "--public-read", action="store_true", help="make the --bucket buckets public-read"
+    )
+    parser.add_argument(
+        "--admin", action="store_true", help="enable the admin endpoint (/-/emulator/...)"
+    )
     parser.add_argument("--tls-cert", help="serve https with this certificate chain (PEM)")
     parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = parser.parse_args(argv)
@@ -49,7 +57,7 @@ def _masked(secret: str) -> str:
     return secret[:3] + "*" * max(0, len(secret) - 3) + " (as given)"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     emulator = Emulator(
         args.root,

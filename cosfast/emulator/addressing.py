@@ -6,10 +6,11 @@
 * the default bucket, for clients configured with ``Domain=`` (Host is the server itself and
   the path is the key), when the first path segment is not an existing bucket.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 from urllib.parse import unquote
 
 from cosfast.emulator.storage import BUCKET_NAME
@@ -17,12 +18,12 @@ from cosfast.emulator.storage import BUCKET_NAME
 
 @dataclass(frozen=True)
 class Target:
-    bucket: Optional[str]  # None: the service (list buckets)
-    key: Optional[str]  # None: the bucket itself
+    bucket: str | None  # None: the service (list buckets)
+    key: str | None  # None: the bucket itself
     path: str  # the decoded URL path: what a COS signature covers
 
 
-def host_bucket(host: Optional[str]) -> Optional[str]:
+def host_bucket(host: str | None) -> str | None:
     """The bucket a virtual-host style Host names, if it names one."""
     if not host:
         return None
@@ -34,7 +35,7 @@ def host_bucket(host: Optional[str]) -> Optional[str]:
 
 
 def resolve_target(
-    host: Optional[str], raw_path: str, has_bucket: Callable[[str], bool], default_bucket: Optional[str]
+    host: str | None, raw_path: str, has_bucket: Callable[[str], bool], default_bucket: str | None
 ) -> Target:
     # Decode the raw path ourselves: a key may hold "..", "//" or "%2F", which must survive.
     path = unquote(raw_path.split("?", 1)[0], errors="surrogateescape")

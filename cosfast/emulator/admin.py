@@ -11,6 +11,7 @@ credentials: enable it only on a loopback address, for tests.
     DELETE /-/emulator/log             clear it
     POST   /-/emulator/buckets         create {"name", "public_read", "versioning"}
 """
+
 from __future__ import annotations
 
 import json
@@ -32,11 +33,11 @@ def _json(body: object, status: int = 200) -> web.Response:
 
 
 class AdminHandlers:
-    def __init__(self, parts: "Parts") -> None:
+    def __init__(self, parts: Parts) -> None:
         self.parts = parts
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        route = request.raw_path.split("?", 1)[0][len(ADMIN_PREFIX):].strip("/")
+        route = request.raw_path.split("?", 1)[0][len(ADMIN_PREFIX) :].strip("/")
         method = request.method
         try:
             if route == "faults" and method == "GET":

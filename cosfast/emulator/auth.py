@@ -13,14 +13,15 @@ What the official SDK signs (``qcloud_cos/cos_auth.py``)::
 signs the ``host`` it puts in the Host header, or the URL's host name without the port when it
 sends no Host header itself; both forms are accepted.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
 from urllib.parse import quote
 
 from cosfast.emulator.errors import CosError
@@ -43,8 +44,8 @@ class Credentials:
 
     secret_id: str
     secret_key: str
-    token: Optional[str] = None
-    expires_at: Optional[float] = None
+    token: str | None = None
+    expires_at: float | None = None
 
     def __repr__(self) -> str:  # never show the secret or the token
         kind = "temporary" if self.token else "permanent"
@@ -60,7 +61,7 @@ class KeyRing:
         with self._lock:
             self._keys[credentials.secret_id] = credentials
 
-    def get(self, secret_id: str) -> Optional[Credentials]:
+    def get(self, secret_id: str) -> Credentials | None:
         with self._lock:
             return self._keys.get(secret_id)
 
@@ -83,7 +84,9 @@ def _encoded_map(pairs) -> dict[str, str]:
     return {_encode(k).lower(): _encode(v) for k, v in pairs}
 
 
-def signature(secret_key: str, fields: Mapping[str, str], request: SignedRequest, host: Optional[str]) -> str:
+def signature(
+    secret_key: str, fields: Mapping[str, str], request: SignedRequest, host: str | None
+) -> str:
     """The q-signature a client holding ``secret_key`` would send for ``request``."""
     params = _encoded_map(request.query)
     headers = _encoded_map(request.headers.items())
@@ -98,13 +101,16 @@ def signature(secret_key: str, fields: Mapping[str, str], request: SignedRequest
         "&".join(f"{n}={headers.get(n, '')}" for n in header_names),
     )
     string_to_sign = "sha1\n{}\n{}\n".format(
-        fields["q-sign-time"], hashlib.sha1(format_str.encode("utf-8", "surrogateescape")).hexdigest()
+        fields["q-sign-time"],
+        hashlib.sha1(format_str.encode("utf-8", "surrogateescape")).hexdigest(),
     )
-    sign_key = hmac.new(secret_key.encode(), fields["q-key-time"].encode(), hashlib.sha1).hexdigest()
+    sign_key = hmac.new(
+        secret_key.encode(), fields["q-key-time"].encode(), hashlib.sha1
+    ).hexdigest()
     return hmac.new(sign_key.encode(), string_to_sign.encode(), hashlib.sha1).hexdigest()
 
 
-def signature_fields(request: SignedRequest) -> Optional[dict[str, str]]:
+def signature_fields(request: SignedRequest) -> dict[str, str] | None:
     """The q-* fields from the Authorization header or a presigned query; None if anonymous."""
     header = request.headers.get("Authorization", "").strip()
     if header:
@@ -129,7 +135,9 @@ def _window(value: str, name: str) -> tuple[int, int]:
         raise CosError("AccessDenied", f"{name} must be '<start>;<end>' in seconds") from None
 
 
-def verify(request: SignedRequest, keyring: KeyRing, *, now: Optional[float] = None) -> Optional[Credentials]:
+def verify(
+    request: SignedRequest, keyring: KeyRing, *, now: float | None = None
+) -> Credentials | None:
     """Checks the request's signature; returns the signer, or None for an anonymous request."""
     fields = signature_fields(request)
     if fields is None:
@@ -148,7 +156,9 @@ def verify(request: SignedRequest, keyring: KeyRing, *, now: Optional[float] = N
         if now > end:
             raise CosError("AccessDenied", "Request has expired")
         if now < start:
-            raise CosError("AccessDenied", "Request is not yet valid (q-sign-time starts in the future)")
+            raise CosError(
+                "AccessDenied", "Request is not yet valid (q-sign-time starts in the future)"
+            )
     if credentials.expires_at is not None and now > credentials.expires_at:
         raise CosError("AccessDenied", "The temporary credentials have expired")
     if credentials.token is not None:
@@ -163,11 +173,11 @@ def verify(request: SignedRequest, keyring: KeyRing, *, now: Optional[float] = N
     raise CosError("SignatureDoesNotMatch")
 
 
-def _host_forms(host: Optional[str]) -> list[Optional[str]]:
+def _host_forms(host: str | None) -> list[str | None]:
     """The Host header as sent, and without its port (what the SDK signs for a bare URL)."""
     if not host:
         return [None]
-    forms: list[Optional[str]] = [host]
+    forms: list[str | None] = [host]
     name, sep, port = host.rpartition(":")
     if sep and port.isdigit():  # "[::1]" has no port: its last ":" is followed by "1]"
         forms.append(name)

@@ -1,11 +1,12 @@
 """Sending an object's bytes: sendfile when nothing shapes the body, chunked writes when a
 fault or ``x-cos-traffic-limit`` does (pacing, a stall, a drop, a flipped byte)."""
+
 from __future__ import annotations
 
 import asyncio
 import os
 from dataclasses import dataclass, field
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 from aiohttp import web
 
@@ -22,14 +23,14 @@ _INVERT = bytes(255 - b for b in range(256))
 class Shaping:
     """How a body must misbehave. Offsets in ``flip`` are object offsets."""
 
-    rate: Optional[int] = None  # bytes per second
-    drop_after: Optional[int] = None
-    stall_after: Optional[int] = None
+    rate: int | None = None  # bytes per second
+    drop_after: int | None = None
+    stall_after: int | None = None
     stall_seconds: float = 0.0
     flip: set = field(default_factory=set)
 
     @classmethod
-    def from_faults(cls, faults: list[Fault], traffic_limit: Optional[int]) -> Optional["Shaping"]:
+    def from_faults(cls, faults: list[Fault], traffic_limit: int | None) -> Shaping | None:
         shaping = cls(rate=traffic_limit)
         for f in faults:
             if f.kind == "slow":
@@ -62,7 +63,7 @@ class BodyJob:
     record: RequestRecord
 
 
-async def send_body(job: BodyJob, shaping: Optional[Shaping]) -> None:
+async def send_body(job: BodyJob, shaping: Shaping | None) -> None:
     """Headers, then the body: by sendfile (the fast path) unless ``shaping`` says otherwise.
     A client that goes away is recorded, not raised."""
     job.response.content_length = job.length
@@ -87,7 +88,13 @@ async def _sendfile(job: BodyJob) -> None:
 
 
 async def _send_shaped(job: BodyJob, shaping: Shaping) -> None:
-    request, response, record, first, length = job.request, job.response, job.record, job.first, job.length
+    request, response, record, first, length = (
+        job.request,
+        job.response,
+        job.record,
+        job.first,
+        job.length,
+    )
     loop = asyncio.get_running_loop()
     chunk_size = _CHUNK
     if shaping.rate:

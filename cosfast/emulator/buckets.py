@@ -1,4 +1,5 @@
 """Bucket and service requests: GET Bucket (list), HEAD/PUT/DELETE Bucket, GET Service."""
+
 from __future__ import annotations
 
 import time
@@ -7,7 +8,7 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from cosfast.emulator.errors import CosError
-from cosfast.emulator.listing import list_page, listing_xml, parse_list_query
+from cosfast.emulator.listing import ListPage, list_page, listing_xml, parse_list_query
 from cosfast.emulator.storage import Storage
 
 XML = "application/xml"
@@ -23,7 +24,9 @@ class BucketHandlers:
     async def dispatch(self, method: str, bucket: str, query: dict) -> web.StreamResponse:
         extra = set(query) - _LIST_PARAMS
         if extra:
-            raise CosError("NotImplemented", f"bucket sub-resource {sorted(extra)[0]!r} is not emulated")
+            raise CosError(
+                "NotImplemented", f"bucket sub-resource {sorted(extra)[0]!r} is not emulated"
+            )
         if method == "GET":
             return self.list_objects(bucket, query)
         if method == "HEAD":
@@ -39,10 +42,9 @@ class BucketHandlers:
 
     def list_objects(self, bucket: str, query: dict) -> web.Response:
         q = parse_list_query(query)
-        keys = self.storage.live_keys(bucket)
-        page = list_page(keys, q)
+        page, infos = self.storage.listing(bucket, lambda keys: list_page(keys, q), ListPage.keys)
         owner = bucket.rsplit("-", 1)[-1]
-        body = listing_xml(bucket, q, page, lambda key: self.storage.lookup(bucket, key), owner)
+        body = listing_xml(bucket, q, page, infos.__getitem__, owner)
         return web.Response(body=body, content_type=XML)
 
     def list_buckets(self) -> web.Response:

@@ -4,6 +4,7 @@ The SDK (``qcloud_cos.cos_exception.digest_xml``) reads ``Code``, ``Message``, `
 ``RequestId`` and ``TraceId`` from an ``<Error>`` document; COS also repeats the request id in
 the ``x-cos-request-id`` header and the trace id in ``x-cos-trace-id``.
 """
+
 from __future__ import annotations
 
 import base64

@@ -8,6 +8,7 @@ Kinds:
 
 ==========  ==================================================================================
 status      answer ``status`` (500/503...) with COS's error XML, ``Retry-After`` if given
+redirect    answer ``status`` (302 unless a 3xx is given) with ``Location: location``
 replace     before serving, replace the object (``new_data``, or its bytes inverted): new ETag
 full200     answer a ranged GET with 200 and the whole body (as a server ignoring Range would)
 drop        close the connection after ``after_bytes`` body bytes (FIN after the bytes sent)
@@ -16,17 +17,17 @@ slow        pace the body to ``rate`` bytes per second
 flip        invert one byte at object offset ``offset`` (only requests whose body covers it)
 ==========  ==================================================================================
 
-``status`` and ``replace`` are decided before the object is read (any method unless
+``status``, ``redirect`` and ``replace`` are decided before the object is read (any method unless
 ``method`` says); the others shape a GET's body and only match GETs that send one.
 """
+
 from __future__ import annotations
 
 import itertools
 import threading
 from dataclasses import asdict, dataclass
-from typing import Optional
 
-BEFORE_KINDS = ("status", "replace")
+BEFORE_KINDS = ("status", "redirect", "replace")
 BODY_KINDS = ("full200", "drop", "stall", "slow", "flip")
 KINDS = BEFORE_KINDS + BODY_KINDS
 
@@ -34,21 +35,22 @@ KINDS = BEFORE_KINDS + BODY_KINDS
 @dataclass(frozen=True)
 class Fault:
     kind: str
-    key: Optional[str] = None
-    bucket: Optional[str] = None
-    method: Optional[str] = None
-    range_start: Optional[int] = None  # match only requests whose Range starts here
-    ranged: Optional[bool] = None  # True: only ranged requests; False: only whole-object ones
+    key: str | None = None
+    bucket: str | None = None
+    method: str | None = None
+    range_start: int | None = None  # match only requests whose Range starts here
+    ranged: bool | None = None  # True: only ranged requests; False: only whole-object ones
     nth: int = 1
-    times: Optional[int] = 1
-    status: int = 503  # status
-    code: Optional[str] = None  # status: error code (default SlowDown for 503, InternalError)
-    retry_after: Optional[int] = None  # status: seconds, sent as Retry-After
+    times: int | None = 1
+    status: int | None = None  # status: default 503; redirect: default 302
+    code: str | None = None  # status: error code (default SlowDown for 503, InternalError)
+    retry_after: int | None = None  # status: seconds, sent as Retry-After
+    location: str | None = None  # redirect: where to
     after_bytes: int = 0  # drop, stall
     seconds: float = 1.0  # stall
-    rate: Optional[int] = None  # slow: bytes per second
+    rate: int | None = None  # slow: bytes per second
     offset: int = 0  # flip: offset in the object
-    new_data: Optional[bytes] = None  # replace
+    new_data: bytes | None = None  # replace
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -61,8 +63,14 @@ class Fault:
             object.__setattr__(self, "method", self.method.upper())
             if self.kind in BODY_KINDS and self.method != "GET":
                 raise ValueError(f"a {self.kind!r} fault shapes a GET body; method must be GET")
-        if self.kind == "status" and not 400 <= self.status <= 599:
-            raise ValueError(f"status fault needs a 4xx/5xx status, got {self.status}")
+        if self.kind == "status":
+            object.__setattr__(self, "status", 503 if self.status is None else self.status)
+            if not 400 <= self.status <= 599:
+                raise ValueError(f"a status fault needs a 4xx/5xx status, got {self.status}")
+        if self.kind == "redirect":
+            object.__setattr__(self, "status", 302 if self.status is None else self.status)
+            if not 300 <= self.status <= 399 or not self.location:
+                raise ValueError("a redirect fault needs a 3xx status and a location")
         if self.kind == "slow" and (self.rate is None or self.rate <= 0):
             raise ValueError("a 'slow' fault needs rate > 0 (bytes per second)")
         if self.after_bytes < 0 or self.offset < 0 or self.seconds < 0:
@@ -75,7 +83,7 @@ class Fault:
         return body
 
     @classmethod
-    def from_json(cls, body: dict) -> "Fault":
+    def from_json(cls, body: dict) -> Fault:
         body = dict(body)
         if body.get("new_data") is not None:
             body["new_data"] = bytes.fromhex(body["new_data"])
@@ -87,11 +95,11 @@ class Candidate:
     """What a request looks like to the fault matcher."""
 
     method: str
-    bucket: Optional[str]
-    key: Optional[str]
-    range_start: Optional[int]
+    bucket: str | None
+    key: str | None
+    range_start: int | None
     ranged: bool
-    span: Optional[tuple[int, int]] = None  # object bytes [first, end) the body will carry
+    span: tuple[int, int] | None = None  # object bytes [first, end) the body will carry
 
 
 def _matches(fault: Fault, c: Candidate, phase: tuple[str, ...]) -> bool:
@@ -115,7 +123,7 @@ def _matches(fault: Fault, c: Candidate, phase: tuple[str, ...]) -> bool:
 
 
 class FaultSet:
-    """The active faults with their counters; thread-safe (the Python API adds, the server fires)."""
+    """The active faults and their counters; thread-safe (the Python API adds, the server fires)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

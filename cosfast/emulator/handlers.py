@@ -1,11 +1,12 @@
 """The one aiohttp handler every request goes through: log, address, authenticate, dispatch,
 and render COS's error XML for anything that fails."""
+
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Optional
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -23,13 +24,12 @@ from cosfast.emulator.storage import Storage
 logger = logging.getLogger("cosfast.emulator")
 
 
-
 @dataclass(frozen=True)
 class ServerOptions:
     region: str = "ap-guangzhou"
     auth: bool = True
     admin: bool = False
-    default_bucket: Optional[str] = None
+    default_bucket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,18 @@ class CosHandler:
         host = request.headers.get("Host")
         if self.admin is not None and raw_path.startswith(ADMIN_PREFIX):
             return await self.admin.handle(request)
-        target = resolve_target(host, raw_path, self.parts.storage.has_bucket, self.options.default_bucket)
+        target = resolve_target(
+            host, raw_path, self.parts.storage.has_bucket, self.options.default_bucket
+        )
         record = self.parts.log.start(
             RequestRecord(
                 method=request.method,
                 path=target.path,
                 bucket=target.bucket,
                 key=target.key,
-                query={k: v for k, v in query.items() if not k.startswith("q-") and k != TOKEN_NAME},
+                query={
+                    k: v for k, v in query.items() if not k.startswith("q-") and k != TOKEN_NAME
+                },
                 range=request.headers.get("Range"),
                 conn_id=self.parts.log.conn_id(request.transport),
                 started=time.time(),
@@ -84,6 +88,10 @@ class CosHandler:
         except CosError as error:
             record.error_code = error.code
             response = self._error(request, error, target, host, record)
+        except asyncio.CancelledError:  # the server is closing with this request in flight
+            record.error_code = "Cancelled"
+            self.parts.log.finish(record, record.status or 499)
+            raise
         except ConnectionError:
             # The client went away mid-upload (a GET body handles its own).
             response = web.Response(status=499)
@@ -100,7 +108,12 @@ class CosHandler:
         return response
 
     async def _dispatch(
-        self, request: web.Request, target: Target, signed: SignedRequest, query: dict, record: RequestRecord
+        self,
+        request: web.Request,
+        target: Target,
+        signed: SignedRequest,
+        query: dict,
+        record: RequestRecord,
     ) -> web.StreamResponse:
         method = request.method
         signer = verify(signed, self.parts.keyring) if self.options.auth else None
@@ -112,15 +125,17 @@ class CosHandler:
                 raise CosError("AccessDenied")
             return self.buckets.list_buckets()
         storage = self.parts.storage
-        if method == "PUT" and target.key is not None and not storage.has_bucket(target.bucket):
-            # Convenience for a local emulator: the first PUT into a bucket creates it.
-            storage.create_bucket(target.bucket)
-        if not (method == "PUT" and target.key is None):
-            bucket = storage.bucket(target.bucket)  # NoSuchBucket
-            if self.options.auth and signer is None and not (bucket.public_read and method in ("GET", "HEAD")):
+        anonymous = self.options.auth and signer is None
+        if method == "PUT" and not storage.has_bucket(target.bucket):
+            if anonymous:
                 raise CosError("AccessDenied")
-        elif self.options.auth and signer is None:
-            raise CosError("AccessDenied")
+            if target.key is not None:
+                # Convenience for a local emulator: the first PUT into a bucket creates it.
+                storage.create_bucket(target.bucket)
+        else:
+            bucket = storage.bucket(target.bucket)  # NoSuchBucket
+            if anonymous and not (bucket.public_read and method in ("GET", "HEAD")):
+                raise CosError("AccessDenied")
         if target.key is None:
             return await self.buckets.dispatch(method, target.bucket, query)
         if method in ("GET", "HEAD"):
@@ -132,7 +147,12 @@ class CosHandler:
         raise CosError("MethodNotAllowed")
 
     def _error(
-        self, request: web.Request, error: CosError, target: Target, host: Optional[str], record: RequestRecord
+        self,
+        request: web.Request,
+        error: CosError,
+        target: Target,
+        host: str | None,
+        record: RequestRecord,
     ) -> web.StreamResponse:
         trace_id = new_trace_id()
         headers = {**error.headers, "x-cos-trace-id": trace_id}
@@ -140,4 +160,6 @@ class CosHandler:
             return web.Response(status=error.status, headers=headers)
         resource = f"{host or ''}{target.path}"
         body = error_xml(error, resource=resource, request_id=record.request_id, trace_id=trace_id)
-        return web.Response(status=error.status, body=body, headers=headers, content_type="application/xml")
+        return web.Response(
+            status=error.status, body=body, headers=headers, content_type="application/xml"
+        )

@@ -6,12 +6,14 @@ and cap 1000) counts keys and prefixes together. Unlike S3, COS returns ``NextMa
 the page is truncated, with or without a delimiter. With ``encoding-type=url`` every key and
 prefix (and Prefix, Marker, NextMarker) is percent-encoded.
 """
+
 from __future__ import annotations
 
 import bisect
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -36,6 +38,9 @@ class ListPage:
     truncated: bool
     next_marker: str | None
 
+    def keys(self) -> list[str]:
+        return [name for kind, name in self.entries if kind == "key"]
+
 
 def parse_list_query(query: Mapping[str, str]) -> ListQuery:
     raw_max = query.get("max-keys", "")
@@ -46,7 +51,9 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
         except ValueError:
             max_keys = -1
         if max_keys < 0:
-            raise CosError("InvalidArgument", f"max-keys must be a non-negative integer, got {raw_max!r}")
+            raise CosError(
+                "InvalidArgument", f"max-keys must be a non-negative integer, got {raw_max!r}"
+            )
     encoding = query.get("encoding-type", "")
     if encoding not in ("", "url"):
         raise CosError("InvalidArgument", f"encoding-type must be 'url', got {encoding!r}")
@@ -62,7 +69,9 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
 def list_page(keys: Sequence[str], q: ListQuery) -> ListPage:
     """One page of the listing over ``keys`` (sorted)."""
     n = len(keys)
-    i = max(bisect.bisect_right(keys, q.marker) if q.marker else 0, bisect.bisect_left(keys, q.prefix))
+    i = max(
+        bisect.bisect_right(keys, q.marker) if q.marker else 0, bisect.bisect_left(keys, q.prefix)
+    )
     entries: list[tuple[str, str]] = []
     # Collect one entry beyond the page: its existence is what "truncated" means.
     while i < n and len(entries) <= q.max_keys:
@@ -125,6 +134,8 @@ def listing_xml(
         )
     for kind, name in page.entries:
         if kind == "prefix":
-            out.append(f"\t<CommonPrefixes>\n\t\t<Prefix>{text(name)}</Prefix>\n\t</CommonPrefixes>\n")
+            out.append(
+                f"\t<CommonPrefixes>\n\t\t<Prefix>{text(name)}</Prefix>\n\t</CommonPrefixes>\n"
+            )
     out.append("</ListBucketResult>\n")
     return "".join(out).encode("utf-8", "surrogateescape")

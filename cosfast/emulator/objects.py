@@ -1,8 +1,9 @@
 """GET, HEAD, PUT and DELETE Object."""
+
 from __future__ import annotations
 
 import asyncio
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 from aiohttp import web
 
@@ -17,7 +18,13 @@ from cosfast.emulator.rules import (
     response_overrides,
     traffic_limit,
 )
-from cosfast.emulator.storage import STORED_HEADERS, ObjectInfo, PutOptions, Storage, copy_file_chunks
+from cosfast.emulator.storage import (
+    STORED_HEADERS,
+    ObjectInfo,
+    PutOptions,
+    Storage,
+    copy_file_chunks,
+)
 
 _READ_CHUNK = 1 << 20
 
@@ -39,8 +46,8 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
     return headers
 
 
-def replacement_chunks(storage: Storage, bucket: str, key: str, new_data: Optional[bytes]):
-    """New content for ``key``: ``new_data``, or the current bytes inverted (same size, new ETag)."""
+def replacement_chunks(storage: Storage, bucket: str, key: str, new_data: bytes | None):
+    """New content for ``key``: ``new_data``, or the current bytes inverted (new ETag)."""
     if new_data is not None:
         return [new_data]
     current = storage.lookup(bucket, key)
@@ -49,7 +56,7 @@ def replacement_chunks(storage: Storage, bucket: str, key: str, new_data: Option
     return (invert(chunk) for chunk in copy_file_chunks(current.path))
 
 
-def replace_object(storage: Storage, bucket: str, key: str, new_data: Optional[bytes]) -> ObjectInfo:
+def replace_object(storage: Storage, bucket: str, key: str, new_data: bytes | None) -> ObjectInfo:
     """Replaces an object's content, keeping its content type, headers, metadata and CRC flag."""
     current = storage.lookup(bucket, key)
     options = PutOptions(
@@ -58,7 +65,9 @@ def replace_object(storage: Storage, bucket: str, key: str, new_data: Optional[b
         metadata=current.metadata,
         with_crc=current.crc64 is not None,
     )
-    return storage.put_stream(bucket, key, replacement_chunks(storage, bucket, key, new_data), options)
+    return storage.put_stream(
+        bucket, key, replacement_chunks(storage, bucket, key, new_data), options
+    )
 
 
 class ObjectHandlers:
@@ -80,7 +89,11 @@ class ObjectHandlers:
             range_start=spec.first if spec else None,
             ranged=spec is not None,
         )
-        await self._before(self.faults.select(candidate, BEFORE_KINDS), bucket, key, record)
+        answered = await self._before(
+            self.faults.select(candidate, BEFORE_KINDS), bucket, key, record
+        )
+        if answered is not None:
+            return answered
 
         info, f = self._open(bucket, key, version_id)
         try:
@@ -96,7 +109,9 @@ class ObjectHandlers:
             body_faults: list[Fault] = []
             if method == "GET":
                 body_faults = self.faults.select(
-                    Candidate(method, bucket, key, first if spec else None, spec is not None, (first, end)),
+                    Candidate(
+                        method, bucket, key, first if spec else None, spec is not None, (first, end)
+                    ),
                     BODY_KINDS,
                 )
             record.faults += [fault.kind for fault in body_faults]
@@ -117,7 +132,7 @@ class ObjectHandlers:
         finally:
             f.close()
 
-    def _open(self, bucket: str, key: str, version_id: Optional[str]) -> tuple[ObjectInfo, BinaryIO]:
+    def _open(self, bucket: str, key: str, version_id: str | None) -> tuple[ObjectInfo, BinaryIO]:
         """The version to serve with its data file open. A PUT may replace the object (and
         unlink its file) between the lookup and the open; then the newer version is served."""
         for _attempt in range(8):
@@ -128,7 +143,10 @@ class ObjectHandlers:
                 continue
         raise CosError("InternalError", "the object kept changing while being opened")
 
-    async def _before(self, faults: list[Fault], bucket: str, key: str, record: RequestRecord) -> None:
+    async def _before(
+        self, faults: list[Fault], bucket: str, key: str, record: RequestRecord
+    ) -> web.Response | None:
+        """Applies the faults decided before the object is read; a response ends the request."""
         for fault in faults:
             record.faults.append(fault.kind)
             if fault.kind == "replace":
@@ -137,11 +155,18 @@ class ObjectHandlers:
                 )
         for fault in faults:
             if fault.kind == "status":
-                headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+                headers = (
+                    {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+                )
                 code = fault.code or code_for_status(fault.status)
                 raise CosError(code, status=fault.status, headers=headers)
+            if fault.kind == "redirect":
+                return web.Response(status=fault.status, headers={"Location": fault.location})
+        return None
 
-    async def put(self, request: web.Request, bucket: str, key: str, query: dict) -> web.StreamResponse:
+    async def put(
+        self, request: web.Request, bucket: str, key: str, query: dict
+    ) -> web.StreamResponse:
         if "x-cos-copy-source" in request.headers:
             raise CosError("NotImplemented", "PUT Object - Copy is not emulated")
         traffic_limit(request.headers, query)  # validated as COS does; uploads are not paced
@@ -155,7 +180,9 @@ class ObjectHandlers:
         options = PutOptions(
             content_type=request.headers.get("Content-Type"),
             headers={h: request.headers[h] for h in STORED_HEADERS if h in request.headers},
-            metadata={k: v for k, v in request.headers.items() if k.lower().startswith("x-cos-meta-")},
+            metadata={
+                k: v for k, v in request.headers.items() if k.lower().startswith("x-cos-meta-")
+            },
             content_md5=request.headers.get("Content-MD5"),
         )
         info = self.storage.commit(bucket, key, writer, options)

@@ -8,13 +8,15 @@
   each closed when the test ends.
 * ``tls_files`` (session): a throwaway CA and a certificate for 127.0.0.1/localhost (trustme).
 """
+
 from __future__ import annotations
 
 import itertools
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable
 
 import pytest
 
@@ -40,7 +42,7 @@ class EmulatorScope:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.server, name)
 
-    def put(self, key: str, data: Optional[bytes] = None, **options: Any) -> ObjectInfo:
+    def put(self, key: str, data: bytes | None = None, **options: Any) -> ObjectInfo:
         """``put_object`` into this test's bucket."""
         return self.server.put_object(self.bucket, key, data, **options)
 

@@ -5,17 +5,20 @@ it is in flight). ``conn_id`` numbers TCP connections in the order the server fi
 so a test can count the connections a client opened. Never records the Authorization value or
 the security token.
 """
+
 from __future__ import annotations
 
 import itertools
 import threading
 import time
 import weakref
+from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 SERVER_NAME = "tencent-cos"
 SETTLE_SECONDS = 1.0
+LOG_LIMIT = 100_000  # records kept; the oldest go first
 
 #: Request headers a record keeps (lower-case); credentials are deliberately absent.
 LOGGED_HEADERS = (
@@ -38,19 +41,19 @@ LOGGED_HEADERS = (
 class RequestRecord:
     method: str
     path: str  # decoded URL path
-    bucket: Optional[str]
-    key: Optional[str]
+    bucket: str | None
+    key: str | None
     query: dict  # decoded query, signature fields (q-*) and token left out
-    range: Optional[str]  # the Range header as sent
+    range: str | None  # the Range header as sent
     conn_id: int
     started: float  # time.time()
     headers: dict = field(default_factory=dict)  # LOGGED_HEADERS present in the request
     request_id: str = ""
-    secret_id: Optional[str] = None  # who signed it; None if anonymous or auth is off
-    status: Optional[int] = None
+    secret_id: str | None = None  # who signed it; None if anonymous or auth is off
+    status: int | None = None
     bytes_sent: int = 0  # body bytes handed to the socket
-    ended: Optional[float] = None
-    error_code: Optional[str] = None
+    ended: float | None = None
+    error_code: str | None = None
     faults: list = field(default_factory=list)  # kinds of the faults that fired on it
     dropped: bool = False  # the server closed the connection mid-body (drop fault)
 
@@ -66,8 +69,9 @@ class RequestLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._records: list[RequestRecord] = []
-        self._conn_ids: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+        # Bounded, so a long-running server does not grow without end; tests see far fewer.
+        self._records: deque[RequestRecord] = deque(maxlen=LOG_LIMIT)
+        self._conn_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._next_conn = itertools.count(1)
 
     def conn_id(self, transport: Any) -> int:
@@ -106,3 +110,16 @@ class RequestLog:
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+
+
+def peak_concurrency(records: list[RequestRecord]) -> int:
+    """The most requests that were in flight at once (a request in flight has ended=None)."""
+    events = []
+    for r in records:
+        events.append((r.started, 1))
+        events.append((r.ended if r.ended is not None else float("inf"), -1))
+    peak = current = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # ends sort before starts
+        current += step
+        peak = max(peak, current)
+    return peak

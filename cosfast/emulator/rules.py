@@ -1,11 +1,12 @@
 """The HTTP rules of GET/HEAD Object: Range, conditional headers, response-* overrides, and
 ``x-cos-traffic-limit``. Pure functions over header values, so they are easy to reason about."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Mapping, Optional
 
 from cosfast.emulator.errors import CosError
 
@@ -31,12 +32,12 @@ _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 class RangeSpec:
     """A single byte range as asked: ``first-last``, ``first-`` (last None) or ``-suffix``."""
 
-    first: Optional[int]
-    last: Optional[int]
-    suffix: Optional[int] = None
+    first: int | None
+    last: int | None
+    suffix: int | None = None
 
 
-def parse_range(header: Optional[str]) -> Optional[RangeSpec]:
+def parse_range(header: str | None) -> RangeSpec | None:
     """The one range asked for; None when absent or not a single valid byte range (ignored, as
     RFC 9110 says: the whole object is sent)."""
     if not header:
@@ -88,14 +89,14 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(e == "*" or e == bare for e in _etags(header))
 
 
-def _http_date(value: str) -> Optional[int]:
+def _http_date(value: str) -> int | None:
     try:
         return int(parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None  # an unparseable date is ignored, as RFC 9110 says
 
 
-def check_conditions(headers: Mapping[str, str], etag: str, mtime: float) -> Optional[int]:
+def check_conditions(headers: Mapping[str, str], etag: str, mtime: float) -> int | None:
     """RFC 9110 order, as COS: 412 (If-Match / If-Unmodified-Since failed), 304 (If-None-Match
     matched / not modified since), or None to go on."""
     modified = int(mtime)
@@ -120,7 +121,7 @@ def check_conditions(headers: Mapping[str, str], etag: str, mtime: float) -> Opt
     return None
 
 
-def traffic_limit(headers: Mapping[str, str], query: Mapping[str, str]) -> Optional[int]:
+def traffic_limit(headers: Mapping[str, str], query: Mapping[str, str]) -> int | None:
     """The asked rate in bytes per second, or None; 400 InvalidArgument outside COS's range."""
     raw = headers.get(TRAFFIC_LIMIT_NAME) or query.get(TRAFFIC_LIMIT_NAME)
     if raw is None:
@@ -132,7 +133,8 @@ def traffic_limit(headers: Mapping[str, str], query: Mapping[str, str]) -> Optio
     if not TRAFFIC_LIMIT_MIN <= bits <= TRAFFIC_LIMIT_MAX:
         raise CosError(
             "InvalidArgument",
-            f"x-cos-traffic-limit must be an integer in {TRAFFIC_LIMIT_MIN}..{TRAFFIC_LIMIT_MAX} bit/s, "
+            "x-cos-traffic-limit must be an integer in "
+            f"{TRAFFIC_LIMIT_MIN}..{TRAFFIC_LIMIT_MAX} bit/s, "
             f"got {raw!r}",
         )
     return bits // 8

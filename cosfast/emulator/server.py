@@ -1,5 +1,6 @@
 """The in-process emulator: an aiohttp server on its own thread and event loop, plus the Python
 API tests use to seed objects, inject faults and read the request log."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +12,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 from aiohttp import web
 
@@ -19,14 +20,17 @@ from cosfast.emulator.auth import Credentials, KeyRing
 from cosfast.emulator.faults import Fault, FaultSet
 from cosfast.emulator.handlers import CosHandler, Parts, ServerOptions
 from cosfast.emulator.objects import replace_object
-from cosfast.emulator.requestlog import RequestLog, RequestRecord
-from cosfast.emulator.storage import ObjectInfo, PutOptions, Storage, copy_file_chunks
+from cosfast.emulator.requestlog import RequestLog, RequestRecord, peak_concurrency
+from cosfast.emulator.storage import BUCKET_NAME, ObjectInfo, PutOptions, Storage, copy_file_chunks
 
 DEFAULT_SECRET_ID = "AKIDcosfastEmulatorTestKey00000000"
 DEFAULT_SECRET_KEY = "cosfastEmulatorTestSecret0000000"
 
 PathLike = Union[str, os.PathLike]
 _START_TIMEOUT = 30.0
+# close() waits this long for requests in flight, then cancels them (a stall fault may hold one
+# for as long as it was told to).
+_SHUTDOWN_GRACE = 1.0
 
 
 class Emulator:
@@ -40,20 +44,22 @@ class Emulator:
 
     def __init__(
         self,
-        root: Optional[PathLike] = None,
+        root: PathLike | None = None,
         *,
         secret_id: str = DEFAULT_SECRET_ID,
         secret_key: str = DEFAULT_SECRET_KEY,
         auth: bool = True,
         region: str = "ap-guangzhou",
-        tls: Optional[tuple[PathLike, PathLike]] = None,
+        tls: tuple[PathLike, PathLike] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         admin: bool = False,
-        default_bucket: Optional[str] = None,
+        default_bucket: str | None = None,
     ) -> None:
         self._own_root = root is None
-        self.root = Path(tempfile.mkdtemp(prefix="cosfast-emulator-")) if root is None else Path(root)
+        self.root = (
+            Path(tempfile.mkdtemp(prefix="cosfast-emulator-")) if root is None else Path(root)
+        )
         self.secret_id = secret_id
         self._secret_key = secret_key
         self.region = region
@@ -63,22 +69,27 @@ class Emulator:
         self._tls = tls
         self._parts = Parts(Storage(self.root), KeyRing(), FaultSet(), RequestLog())
         self._parts.keyring.add(Credentials(secret_id, secret_key))
-        self._options = ServerOptions(region=region, auth=auth, admin=admin, default_bucket=default_bucket)
+        self._options = ServerOptions(
+            region=region, auth=auth, admin=admin, default_bucket=default_bucket
+        )
         if default_bucket is not None:
             self.create_bucket(default_bucket)
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._runner: Optional[web.AppRunner] = None
-        self._thread: Optional[threading.Thread] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         if self._thread is not None:
             raise RuntimeError("this emulator is already running")
         ready = threading.Event()
         failure: list[BaseException] = []
         self._thread = threading.Thread(
-            target=self._serve, args=(ready, failure), name=f"cosfast-emulator-{self.port}", daemon=True
+            target=self._serve,
+            args=(ready, failure),
+            name=f"cosfast-emulator-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         if not ready.wait(_START_TIMEOUT):
@@ -109,13 +120,17 @@ class Emulator:
 
     async def _start_site(self) -> None:
         app = CosHandler(self._parts, self._options).application()
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_GRACE
+        )
         await self._runner.setup()
         ssl_context = None
         if self._tls is not None:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(os.fspath(self._tls[0]), os.fspath(self._tls[1]))
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ssl_context, backlog=1024)
+        site = web.TCPSite(
+            self._runner, self.host, self.port, ssl_context=ssl_context, backlog=1024
+        )
         await site.start()
         self.port = self._runner.addresses[0][1]
 
@@ -127,14 +142,15 @@ class Emulator:
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Emulator(endpoint={self.endpoint!r}, secret_id={self.secret_id!r}, root={str(self.root)!r})"
+        root = str(self.root)
+        return f"Emulator(endpoint={self.endpoint!r}, secret_id={self.secret_id!r}, root={root!r})"
 
     # -- where and who -------------------------------------------------------------------------
 
@@ -175,8 +191,15 @@ class Emulator:
 
     # -- seeding -------------------------------------------------------------------------------
 
-    def create_bucket(self, name: str, *, public_read: bool = False, versioning: bool = False) -> str:
+    def create_bucket(
+        self, name: str, *, public_read: bool = False, versioning: bool = False
+    ) -> str:
         """Creates (or reconfigures) a bucket ``<name>-<appid>``; returns its name."""
+        if not BUCKET_NAME.match(name):
+            raise ValueError(
+                f"bucket name {name!r} is not <name>-<appid> (lower-case letters, digits and '-', "
+                "then '-' and the numeric appid), e.g. 'examplebucket-1250000000'"
+            )
         self._parts.storage.create_bucket(name, public_read=public_read, versioning=versioning)
         return name
 
@@ -184,12 +207,12 @@ class Emulator:
         self,
         bucket: str,
         key: str,
-        data: Optional[bytes] = None,
+        data: bytes | None = None,
         *,
-        path: Optional[PathLike] = None,
-        content_type: Optional[str] = None,
-        metadata: Optional[dict] = None,
-        headers: Optional[dict] = None,
+        path: PathLike | None = None,
+        content_type: str | None = None,
+        metadata: dict | None = None,
+        headers: dict | None = None,
         with_crc: bool = True,
     ) -> ObjectInfo:
         """Stores an object from ``data`` or from the file at ``path`` (streamed, never held in
@@ -199,10 +222,12 @@ class Emulator:
         if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
         chunks = [bytes(data)] if data is not None else copy_file_chunks(path)
-        options = PutOptions(content_type=content_type, headers=headers, metadata=metadata, with_crc=with_crc)
+        options = PutOptions(
+            content_type=content_type, headers=headers, metadata=metadata, with_crc=with_crc
+        )
         return self._parts.storage.put_stream(bucket, key, chunks, options)
 
-    def replace_object(self, bucket: str, key: str, data: Optional[bytes] = None) -> ObjectInfo:
+    def replace_object(self, bucket: str, key: str, data: bytes | None = None) -> ObjectInfo:
         """Replaces an existing object's bytes (``data``, or the current ones inverted), keeping
         its headers; the ETag changes."""
         return replace_object(self._parts.storage, bucket, key, data)
@@ -210,7 +235,7 @@ class Emulator:
     def delete_object(self, bucket: str, key: str) -> None:
         self._parts.storage.delete(bucket, key)
 
-    def head_object(self, bucket: str, key: str, version_id: Optional[str] = None) -> ObjectInfo:
+    def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         """The stored object's description (raises CosError NoSuchKey/NoSuchBucket)."""
         return self._parts.storage.lookup(bucket, key, version_id)
 
@@ -237,3 +262,11 @@ class Emulator:
 
     def clear_log(self) -> None:
         self._parts.log.clear()
+
+    def peak_concurrency(self) -> int:
+        """The most logged requests that were in flight at the same time."""
+        return peak_concurrency(self.request_log)
+
+    def connection_ids(self) -> set[int]:
+        """The TCP connections the logged requests came on."""
+        return {record.conn_id for record in self.request_log}

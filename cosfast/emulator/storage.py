@@ -14,6 +14,7 @@ streaming the old bytes (by sendfile, from its open descriptor) keeps sending th
 All index changes happen under one lock: the Python seeding API runs in the caller's thread
 while the server runs in its own.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,13 +27,16 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from email.utils import formatdate
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import TypeVar
 
 from cosfast.crc64 import Crc64
 from cosfast.emulator.errors import CosError
+
+T = TypeVar("T")
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}-[0-9]{1,20}$")
 
@@ -62,9 +66,9 @@ class ObjectInfo:
     key: str
     etag: str  # quoted hex MD5, as COS sends it
     size: int
-    crc64: Optional[int]  # None for objects stored without CRC (as COS's old objects)
+    crc64: int | None  # None for objects stored without CRC (as COS's old objects)
     mtime: float
-    version_id: Optional[str]
+    version_id: str | None
     content_type: str
     path: str  # the data file; read-only for callers
     headers: dict = field(default_factory=dict)  # stored standard headers (STORED_HEADERS)
@@ -85,7 +89,7 @@ class Bucket:
     created: float = 0.0
     # key -> versions, oldest first; the last one is current (maybe a delete marker)
     objects: dict = field(default_factory=dict)
-    _sorted: Optional[list] = None
+    _sorted: list | None = None
 
     def live_keys(self) -> list[str]:
         """Keys whose current version is not a delete marker, sorted (cached)."""
@@ -126,11 +130,11 @@ class ObjectWriter:
 
 @dataclass(frozen=True)
 class PutOptions:
-    content_type: Optional[str] = None
-    headers: Optional[dict] = None  # any of STORED_HEADERS
-    metadata: Optional[dict] = None  # "x-cos-meta-*" or bare names
+    content_type: str | None = None
+    headers: dict | None = None  # any of STORED_HEADERS
+    metadata: dict | None = None  # "x-cos-meta-*" or bare names
     with_crc: bool = True
-    content_md5: Optional[str] = None  # base64 MD5 the body must match (HTTP PUT)
+    content_md5: str | None = None  # base64 MD5 the body must match (HTTP PUT)
 
 
 _version_seq = itertools.count(1)
@@ -141,7 +145,7 @@ def _new_version_id() -> str:
     return base64.b64encode(raw).decode().rstrip("=")
 
 
-def _normalise_metadata(metadata: Optional[dict]) -> dict:
+def _normalise_metadata(metadata: dict | None) -> dict:
     out = {}
     for name, value in (metadata or {}).items():
         lower = name.lower()
@@ -149,7 +153,7 @@ def _normalise_metadata(metadata: Optional[dict]) -> dict:
     return out
 
 
-def _normalise_headers(headers: Optional[dict]) -> dict:
+def _normalise_headers(headers: dict | None) -> dict:
     by_lower = {h.lower(): h for h in STORED_HEADERS}
     out = {}
     for name, value in (headers or {}).items():
@@ -171,12 +175,17 @@ class Storage:
     # -- buckets -------------------------------------------------------------------------------
 
     def create_bucket(
-        self, name: str, *, public_read: bool = False, versioning: bool = False, exist_ok: bool = True
+        self,
+        name: str,
+        *,
+        public_read: bool = False,
+        versioning: bool = False,
+        exist_ok: bool = True,
     ) -> Bucket:
         if not BUCKET_NAME.match(name):
             raise CosError(
                 "InvalidBucketName",
-                f"bucket {name!r} is not of the form <name>-<appid> (lower-case letters, digits, '-')",
+                f"bucket {name!r} is not <name>-<appid> (lower-case letters, digits, '-')",
             )
         with self._lock:
             bucket = self._buckets.get(name)
@@ -219,7 +228,9 @@ class Storage:
         self.bucket(bucket)  # raises NoSuchBucket before any byte is received
         return ObjectWriter(self.root / bucket / "data")
 
-    def put_stream(self, bucket: str, key: str, chunks: Iterable[bytes], options: PutOptions) -> ObjectInfo:
+    def put_stream(
+        self, bucket: str, key: str, chunks: Iterable[bytes], options: PutOptions
+    ) -> ObjectInfo:
         writer = self.writer(bucket)
         try:
             for chunk in chunks:
@@ -229,13 +240,18 @@ class Storage:
             raise
         return self.commit(bucket, key, writer, options)
 
-    def commit(self, bucket_name: str, key: str, writer: ObjectWriter, options: PutOptions) -> ObjectInfo:
+    def commit(
+        self, bucket_name: str, key: str, writer: ObjectWriter, options: PutOptions
+    ) -> ObjectInfo:
         """Publishes what ``writer`` received as the current version of ``key``."""
-        if not key:
+        try:
+            if not key:
+                raise ValueError("an object key must not be empty")
+            headers = _normalise_headers(options.headers)
+            metadata = _normalise_metadata(options.metadata)
+        except ValueError:
             writer.abort()
-            raise ValueError("an object key must not be empty")
-        headers = _normalise_headers(options.headers)
-        metadata = _normalise_metadata(options.metadata)
+            raise
         path, md5_hex, crc = writer.finish()
         if options.content_md5 is not None:
             try:
@@ -244,6 +260,9 @@ class Storage:
                 path.unlink(missing_ok=True)
                 raise
         with self._lock:
+            if not self.has_bucket(bucket_name):  # deleted while the bytes were arriving
+                path.unlink(missing_ok=True)
+                raise CosError("NoSuchBucket")
             bucket = self.bucket(bucket_name)
             info = ObjectInfo(
                 bucket=bucket_name,
@@ -260,7 +279,7 @@ class Storage:
             )
             return self._add_version(bucket, info)
 
-    def lookup(self, bucket_name: str, key: str, version_id: Optional[str] = None) -> ObjectInfo:
+    def lookup(self, bucket_name: str, key: str, version_id: str | None = None) -> ObjectInfo:
         """The current version (or the named one); NoSuchKey / NoSuchVersion otherwise."""
         with self._lock:
             versions = self.bucket(bucket_name).objects.get(key)
@@ -273,11 +292,20 @@ class Storage:
                     return info
         raise CosError("NoSuchVersion")
 
-    def live_keys(self, bucket_name: str) -> list[str]:
+    def listing(
+        self,
+        bucket_name: str,
+        page_of: Callable[[list[str]], T],
+        keys_of: Callable[[T], Iterable[str]],
+    ) -> tuple[T, dict[str, ObjectInfo]]:
+        """``page_of(sorted live keys)`` and the current version of each of its ``keys_of``,
+        under one lock: a concurrent delete cannot leave a listed key without its object."""
         with self._lock:
-            return self.bucket(bucket_name).live_keys()
+            bucket = self.bucket(bucket_name)
+            page = page_of(bucket.live_keys())
+            return page, {key: bucket.objects[key][-1] for key in keys_of(page)}
 
-    def delete(self, bucket_name: str, key: str) -> Optional[ObjectInfo]:
+    def delete(self, bucket_name: str, key: str) -> ObjectInfo | None:
         """Deletes the current version (a delete marker in a versioned bucket); None if absent."""
         with self._lock:
             bucket = self.bucket(bucket_name)
@@ -287,7 +315,11 @@ class Storage:
             current = versions[-1]
             if bucket.versioning:
                 marker = replace(
-                    current, version_id=_new_version_id(), mtime=time.time(), delete_marker=True, size=0
+                    current,
+                    version_id=_new_version_id(),
+                    mtime=time.time(),
+                    delete_marker=True,
+                    size=0,
                 )
                 self._add_version(bucket, marker)
             else:
@@ -329,7 +361,11 @@ class Storage:
     def _write_bucket_file(self, bucket: Bucket) -> None:
         folder = self.root / bucket.name
         folder.mkdir(parents=True, exist_ok=True)
-        body = {"public_read": bucket.public_read, "versioning": bucket.versioning, "created": bucket.created}
+        body = {
+            "public_read": bucket.public_read,
+            "versioning": bucket.versioning,
+            "created": bucket.created,
+        }
         _write_json_atomically(folder / "bucket.json", body)
 
     def _load(self) -> None:

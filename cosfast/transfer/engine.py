@@ -25,7 +25,7 @@ from cosfast.transfer.errors import (
     TransferError,
 )
 from cosfast.transfer.plan import Part
-from cosfast.transfer.response import ResponseHead, parse_content_range
+from cosfast.transfer.response import HeaderParser, parse_content_range
 from cosfast.transfer.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 # libcurl's largest receive buffer is 10 MiB; 1 MiB keeps the write callback rare (one Python
@@ -122,7 +122,7 @@ class _Attempt:
 
     def __init__(self, job: RangeJob, range_asked: Optional[str]) -> None:
         self.job = job
-        self.head = ResponseHead()
+        self.head = HeaderParser()
         self.range_asked = range_asked
         self.accept_body = False
         self.error_body = bytearray()
@@ -139,7 +139,8 @@ class _Attempt:
         self.write = write
 
     def on_header(self, line: bytes) -> Optional[int]:
-        if self.head.feed(line):
+        self.head.feed(line)
+        if self.head.complete and not self.accept_body and self.violation is None:
             self.accept_body = self._head_is_the_data_asked()
             if self.violation is not None:
                 return -1  # abort: the body is not the bytes we asked for

@@ -2,46 +2,69 @@
 from __future__ import annotations
 
 import re
+from typing import Any, Iterable, Optional, Union
 
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
-class ResponseHead:
-    """Status and headers of one response. Header names keep the server's spelling in
-    ``headers``; lookups by lowercase name go through ``get``."""
+class HeaderParser:
+    """Collects response header lines (a ``pycurl.HEADERFUNCTION``) into a dict.
 
-    __slots__ = ("status", "headers", "_lower", "complete")
+    Names keep the server's spelling; a repeated header is joined with ", " under its first
+    spelling (as ``requests`` presents it); lookups with ``get`` ignore case. A new status
+    line (after 1xx, or a redirect libcurl followed) starts a fresh set. Values are decoded
+    as ISO-8859-1, as ``http.client`` does."""
 
     def __init__(self) -> None:
         self.status = 0
-        self.headers: dict[str, str] = {}
-        self._lower: dict[str, str] = {}
+        self.reason = ""
+        self.headers: dict = {}
         self.complete = False
+        self._names: dict = {}
+        self._last: Optional[str] = None
 
-    def feed(self, raw: bytes) -> bool:
-        """Takes one header line; returns True when the head is complete (the blank line)."""
-        line = raw.decode("latin-1").rstrip("\r\n")
-        if line.startswith("HTTP/"):
-            # A new status line (after 100 Continue, or a new attempt) starts a new head.
-            self.headers.clear()
-            self._lower.clear()
-            self.complete = False
-            parts = line.split(" ", 2)
+    def feed(self, line: Union[bytes, str]) -> None:
+        text = line.decode("iso-8859-1") if isinstance(line, bytes) else line
+        text = text.rstrip("\r\n")
+        if text.startswith("HTTP/"):
+            parts = text.split(" ", 2)
             self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-            return False
-        if not line:
-            self.complete = self.status >= 200
-            return self.complete
-        name, sep, value = line.partition(":")
-        if sep:
-            name = name.strip()
-            value = value.strip()
-            self.headers[name] = value
-            self._lower[name.lower()] = value
-        return False
+            self.reason = parts[2] if len(parts) > 2 else ""
+            self.headers = {}
+            self._names = {}
+            self._last = None
+            self.complete = False
+        elif not text:
+            if self.status >= 200:
+                self.complete = True
+        elif text[0] in " \t" and self._last is not None:
+            self.headers[self._last] += " " + text.strip()
+        else:
+            name, _, value = text.partition(":")
+            self._add(name.strip(), value.strip())
 
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._lower.get(name.lower(), default)
+    def _add(self, name: str, value: str) -> None:
+        lower = name.lower()
+        first = self._names.get(lower)
+        if first is None:
+            self._names[lower] = name
+            self.headers[name] = value
+            self._last = name
+        else:
+            self.headers[first] += ", " + value
+            self._last = first
+
+    def get(self, name: str, default: Any = None) -> Any:
+        first = self._names.get(name.lower())
+        return default if first is None else self.headers[first]
+
+
+def parse_header_lines(lines: Iterable[Union[bytes, str]]) -> dict:
+    """Header lines (of one or more responses) -> the last response's headers as a dict."""
+    parser = HeaderParser()
+    for line in lines:
+        parser.feed(line)
+    return parser.headers
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:

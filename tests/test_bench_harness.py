@@ -1,0 +1,123 @@
+"""Smoke tests of the side-by-side benchmark harness (bench/): it runs, verifies, reports.
+
+No timing is asserted: speed lives in bench/README.md. The quick suites run cosfast and the
+contenders that are always installed with the test extra (the official SDK, curl).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import cosfast
+from bench.corpus import CorpusSpec, build_corpus
+from bench.verify import verify_destination
+
+REPO = Path(cosfast.__file__).resolve().parent.parent
+
+
+def run_bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path / "out"),
+         "--work-dir", str(tmp_path / "work"), *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False,
+    )
+
+
+def read_lines(out: Path, suite: str) -> tuple[list[dict], dict]:
+    (jsonl,) = out.glob(f"{suite}-*.jsonl")
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    runs = [line for line in lines if line["type"] == "run"]
+    (summary,) = [line for line in lines if line["type"] == "summary"]
+    return runs, summary
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(
+    "suite, contenders",
+    # cosfast's download_dir row joins the small suite when download_dir lands
+    [("big", ["cosfast", "sdk", "sdk-stream", "curl"]), ("small", ["sdk-recipe", "curl-Z"])],
+)
+def test_quick_suite_downloads_verifies_and_reports(tmp_path: Path, suite: str, contenders: list[str]) -> None:
+    draw = suite == "big"  # drawing costs seconds: once is enough
+    done = run_bench(tmp_path, "--suite", suite, "--contenders", ",".join(contenders), "--baseline", contenders[0],
+                     *([] if draw else ["--no-chart"]))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    for name in contenders:
+        assert f"| {name} |" in done.stdout  # the Markdown table, one row each
+    assert done.stdout.count("verified") == len(contenders)  # one verified run per contender (1 round)
+    assert "Versions:" in done.stdout
+
+    runs, summary = read_lines(tmp_path / "out", suite)
+    assert sorted(r["contender"] for r in runs) == sorted(contenders)
+    assert all(r["ok"] and r["error"] == "" for r in runs)
+    expected_files = 1 if suite == "big" else 50
+    assert all(r["files"] == expected_files and r["bytes"] > 0 and r["wall"] > 0 for r in runs)
+    assert all(r["cpu_user"] + r["cpu_sys"] > 0 and r["maxrss_kib"] > 0 for r in runs)
+    by_name = {c["contender"]: c for c in summary["contenders"]}
+    assert by_name[contenders[0]]["ratio"]["median"] == pytest.approx(1.0)  # the baseline against itself
+    assert set(summary["versions"]) == set(contenders) | {"server"}
+    assert list((tmp_path / "out").glob(f"{suite}-*.md"))
+    drawn = bool(list((tmp_path / "out").glob(f"{suite}-*.png")))
+    if draw and importlib.util.find_spec("matplotlib") is None:  # the bench extra is not installed
+        assert "chart skipped: matplotlib is not installed" in done.stdout and not drawn
+    else:
+        assert drawn == draw
+    # the destination of every run is removed; the corpus stays in the kept work folder
+    assert not any((tmp_path / "work" / "dest").rglob("*.bin"))
+
+
+@pytest.mark.timeout(120)
+def test_runs_that_overstay_are_killed_and_reported(tmp_path: Path) -> None:
+    """A run that exceeds --timeout is killed; its row says why, the JSON says ok=false, the
+    exit status is 1, and the harness itself finishes normally."""
+    done = run_bench(tmp_path, "--suite", "big", "--contenders", "curl,sdk-stream", "--timeout", "0.001",
+                     "--no-chart")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "| curl | curl -o FILE, one stream | failed: timed out" in done.stdout
+    runs, _summary = read_lines(tmp_path / "out", "big")
+    assert len(runs) == 2 and not any(r["ok"] for r in runs)
+
+
+@pytest.mark.timeout(60)
+def test_an_unreachable_endpoint_is_one_clear_line(tmp_path: Path) -> None:
+    done = run_bench(tmp_path, "--suite", "big", "--contenders", "curl", "--endpoint-url", "http://127.0.0.1:9",
+                     "--no-chart")
+    assert done.returncode == 2
+    assert done.stderr.startswith("cosfast bench: seeding http://127.0.0.1:9 failed")
+    assert "Traceback" not in done.stderr
+
+
+def test_unknown_contender_is_a_clear_error(tmp_path: Path) -> None:
+    done = run_bench(tmp_path, "--suite", "small", "--contenders", "no-such-client")
+    assert done.returncode == 2
+    assert "no contender no-such-client" in done.stderr
+
+
+def test_verification_catches_wrong_missing_and_stray_files(tmp_path: Path) -> None:
+    corpus = build_corpus(tmp_path / "corpus", CorpusSpec("b-1250000000", "small/", 3, 1000))
+    dest = tmp_path / "dest"
+    shutil.copytree(tmp_path / "corpus" / "b-1250000000", dest)
+    assert verify_destination(dest, corpus, "small").ok
+
+    flipped = dest / corpus.objects[1].key
+    data = bytearray(flipped.read_bytes())
+    data[500] ^= 1
+    flipped.write_bytes(bytes(data))
+    verdict = verify_destination(dest, corpus, "small")
+    assert not verdict.ok and "CRC-64" in verdict.problem
+
+    flipped.unlink()
+    assert "missing: small/00001.bin" in verify_destination(dest, corpus, "small").problem
+
+    shutil.copy(tmp_path / "corpus" / "b-1250000000" / corpus.objects[1].key, flipped)
+    (dest / "small" / "00002.bin.tmp").write_bytes(b"leftover")
+    assert "unexpected: small/00002.bin.tmp" in verify_destination(dest, corpus, "small").problem
