@@ -102,7 +102,8 @@ def test_bench_delegates_its_arguments_and_exit_code(tmp_path):
         "def main(argv):\n"
         "    print(json.dumps(argv))\n"
         "    return 7\n")
-    result = run_cli("bench", "--runs", "3", "x y", pythonpath=f"{tmp_path / 'fake'}{os.pathsep}{REPO_ROOT}")
+    result = run_cli("bench", "--runs", "3", "x y", pythonpath=f"{tmp_path / 'fake'}{os.pathsep}{REPO_ROOT}",
+                     cwd=str(tmp_path))
     assert result.returncode == 7, result.stderr
     assert json.loads(result.stdout) == ["--runs", "3", "x y"]
 

@@ -105,7 +105,7 @@ class RangeJob:
     attempts: int = 0
     last_error: Optional[BaseException] = None
     # The head of the response that delivered the part (its x-cos-hash-crc64ecma, ETag, ...).
-    response: Optional[ResponseHead] = None
+    response: Optional[HeaderParser] = None
 
     def range_header(self) -> Optional[str]:
         """The Range for the next attempt, from the first byte not yet written."""
