@@ -108,6 +108,15 @@ def test_bench_delegates_its_arguments_and_exit_code(tmp_path):
     assert json.loads(result.stdout) == ["--runs", "3", "x y"]
 
 
+def test_bench_delegates_to_the_bench_harness():
+    listed = run_cli("bench", "--list", cwd=REPO_ROOT)
+    assert listed.returncode == 0, listed.stderr
+    names = [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+    assert "cosfast" in names and "sdk" in names
+    bad = run_cli("bench", "--suite", "nonsense", cwd=REPO_ROOT)
+    assert bad.returncode == 2 and "--suite" in bad.stderr
+
+
 # -- pieces ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, bucket, key", [
