@@ -84,15 +84,6 @@ def test_json_mode_also_reports_errors_as_json():
     assert doc["type"] == "error" and doc["exit_code"] == 2 and "no region" in doc["message"]
 
 
-def test_bench_without_the_bench_package_is_a_clear_error(tmp_path):
-    # An installed layout: the cosfast package alone, no bench/ beside it.
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "cosfast").symlink_to(Path(REPO_ROOT) / "cosfast")
-    result = run_cli("bench", "--anything", pythonpath=str(site), cwd=str(tmp_path))
-    assert_one_line_error(result, 2, "`cosfast bench` is not available")
-
-
 def test_bench_delegates_its_arguments_and_exit_code(tmp_path):
     fake = tmp_path / "fake" / "bench"
     fake.mkdir(parents=True)
