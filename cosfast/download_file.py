@@ -17,6 +17,7 @@ Decisions where the SDK is silent or faulty (documented in README):
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import Any, Callable, Optional
@@ -55,12 +56,14 @@ def check_positive_int(name: str, value: Any, upper: Optional[int] = None) -> in
 
 
 def engine_options(client: Any, max_connections: int) -> EngineOptions:
-    """Transfer options from the client's config (TLS, proxy, timeouts) and retry count."""
-    attempts = max(MIN_PART_ATTEMPTS, client._retry + 1)
+    """Transfer options from the client's config (TLS, proxy, timeouts) and retry policy (its
+    backoff schedule, with at least MIN_PART_ATTEMPTS attempts per part)."""
+    policy = client._retry_policy
+    attempts = max(MIN_PART_ATTEMPTS, client._retry + 1, policy.max_attempts)
     return EngineOptions(
         max_connections=max_connections,
         buffer_size=ENGINE_BUFFER_SIZE,
-        retry=RetryPolicy(max_attempts=attempts),
+        retry=dataclasses.replace(policy, max_attempts=attempts),
         configure_curl=functools.partial(_configure, config=client._conf),
     )
 
