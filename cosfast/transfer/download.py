@@ -59,8 +59,7 @@ class DownloadOptions:
     record_dir: Optional[str] = None
     use_temp_file: bool = True
     fsync: bool = False
-    # Seconds between resume-record saves (each one fdatasyncs the temp file first, so the record
-    # never lists bytes that are not on disk; a crash loses at most this much finished work).
+    # Seconds between resume-record saves: a crash loses at most this much finished work.
     record_interval: float = 1.0
     progress_callback: Optional[Callable[[int, int], None]] = None
     engine: EngineOptions = EngineOptions()
@@ -166,15 +165,24 @@ class _TempFileLock:
 
 
 class _RecordKeeper:
-    """Saves a multipart download's resume record, never listing a part before its bytes are on
-    disk, and at most every ``interval`` seconds while parts land."""
+    """Saves a multipart download's resume record at most every ``interval`` seconds while parts
+    land.
+
+    Without ``durable`` the record is not synced, and neither are the parts' bytes: a process
+    that dies (even by SIGKILL) leaves both in the page cache, and after an OS crash or power
+    loss the record may list parts whose bytes never reached the disk. That costs a refetch,
+    never a wrong file, because a resumed download reads every recorded part back and checks it
+    against its recorded CRC-64 (and a torn record fails its digest). Syncing every second would
+    hold the download to the disk's write speed. With ``durable`` (``fsync=True``) the temp file
+    is fdatasynced before each save and the record fsynced, so a saved record survives power loss."""
 
     def __init__(self, record: Optional[ResumeRecord], record_path: str, temp: "partwriter.TempFile",
-                 interval: float) -> None:
+                 interval: float, durable: bool = False) -> None:
         self.record = record
         self._record_path = record_path
         self._temp = temp
         self._interval = interval
+        self._durable = durable
         self._last_save = time.monotonic()
         self._unsaved = False
 
@@ -193,9 +201,9 @@ class _RecordKeeper:
     def save(self, *, force: bool = False) -> None:
         if self.record is None or not (self._unsaved or force):
             return
-        # The record may only list parts whose bytes are on disk.
-        self._temp.fdatasync()
-        self.record.save(self._record_path)
+        if self._durable:
+            self._temp.fdatasync()  # the record then only lists parts whose bytes are on disk
+        self.record.save(self._record_path, durable=self._durable)
         self._last_save = time.monotonic()
         self._unsaved = False
 
@@ -265,7 +273,8 @@ class ObjectTransfer:
             self._parts = split(identity.size, self.part_size) if self.multipart else [Part(0, 0, identity.size)]
             self._temp = partwriter.TempFile(paths.temp, identity.size, create=True)
             self._part_crcs = dict(record.parts) if record else {}
-            self._keeper = _RecordKeeper(record, paths.record, self._temp, self.options.record_interval)
+            self._keeper = _RecordKeeper(record, paths.record, self._temp, self.options.record_interval,
+                                         durable=self.options.fsync)
             self._keeper.save(force=True)  # the record names the temp file before any byte lands
             todo = [p for p in self._parts if p.index not in self._part_crcs]
         except BaseException as exc:
