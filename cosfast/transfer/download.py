@@ -286,7 +286,7 @@ class ObjectTransfer:
         if not todo:
             self._complete()
         return [RangeJob(part=p, object_size=identity.size,
-                         sink=partwriter.PartSink(self._temp, p.offset, p.length),
+                         sink=partwriter.PartSink(self._temp, p.offset, p.length, stage_size=partwriter.DEFAULT_STAGE_SIZE),
                          build_request=self._build_request, owner=self, whole_object=not self.multipart)
                 for p in todo]
 
