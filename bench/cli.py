@@ -10,6 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from bench.report import rerender
 from bench.runner import SuiteOptions, run_suite
 from bench.units import format_size, parse_size
 
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("bench-results"),
                    help="folder for the .jsonl, .md and .png results (default %(default)s)")
     p.add_argument("--no-chart", action="store_true", help="skip the PNG (matplotlib's import takes seconds)")
+    p.add_argument("--from-jsonl", type=Path, metavar="FILE",
+                   help="print the table of an earlier run's .jsonl again (with --baseline), then exit")
     p.add_argument("--list", action="store_true", help="list the suite's contenders and versions, then exit")
     return p
 
@@ -93,9 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         list_contenders(args.suite)
         return 0
     try:
+        if args.from_jsonl:
+            print(rerender(args.from_jsonl, args.baseline))
+            return 0
         options = options_from(args, argv)
         result = run_suite(options, say=lambda line: print(line, flush=True))
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, OSError) as exc:
         print(f"cosfast bench: {exc}", file=sys.stderr)
         return 2
     print()

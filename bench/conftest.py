@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from crc64_report import Rows, render  # noqa: E402
+from crc64_report import Rows, render
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -102,3 +102,20 @@ def _ratio(r: Spread | None) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")[:160]
+
+
+def rerender(jsonl: Path, baseline: str) -> str:
+    """The Markdown table of an earlier run's JSON lines, compared with another baseline."""
+    from dataclasses import fields, replace
+
+    from bench.record import RunRecord
+    from bench.stats import summarise
+
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    runs = [RunRecord(**{f.name: line[f.name] for f in fields(RunRecord)}) for line in lines if line["type"] == "run"]
+    summary = next((line for line in lines if line["type"] == "summary"), None)
+    if summary is None:
+        raise ValueError(f"{jsonl} has no summary line (was the run interrupted?)")
+    context = ReportContext(**{f.name: summary[f.name] for f in fields(ReportContext)})
+    names = [c["contender"] for c in summary["contenders"]]
+    return markdown(replace(context, baseline=baseline), [summarise(runs, name, baseline) for name in names])

@@ -1,11 +1,9 @@
 """Type stub of the compiled CRC-64/XZ module (cosfast/_crc64.pyx); the twin _crc64_py matches it."""
-from __future__ import annotations
-
-from typing import Union
-
 from mmap import mmap
 
-_Buffer = Union[bytes, bytearray, memoryview, mmap]
+from typing_extensions import TypeAlias
+
+_Buffer: TypeAlias = bytes | bytearray | memoryview | mmap
 
 KERNELS: tuple[str, ...]
 

@@ -8,6 +8,8 @@ parts fed from several threads (or by libcurl while Python runs) write in parall
 import os
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from libc.string cimport memcpy
 from libc.errno cimport EBADF
 from libc.stdint cimport uint64_t
 
@@ -15,6 +17,7 @@ from cosfast._partwriter_common import (
     MAX_SIZE, PartOverflowError, check_part, check_range, os_error,
 )
 from cosfast.crc64 import KERNEL as _CRC64_KERNEL
+from cosfast.crc64 import crc64
 
 cdef extern from "crc64.h":
     const char *cosfast_crc64_impl_name()
@@ -158,96 +161,180 @@ cdef class TempFile:
         return f"TempFile(path={self.path!r}, size={self.size}, closed={self._closed})"
 
 
+# Staging buffers are recycled, never freed: on a VM, first-touch pages are the expensive part of
+# a write, and a download creates a sink per part. The pool is bounded by the sinks alive at once.
+cdef list _stage_pool = []
+cdef Py_ssize_t _STAGE_POOL_MAX = 64
+
+
+cdef bytearray _take_stage(Py_ssize_t size):
+    cdef bytearray buf
+    while _stage_pool:
+        buf = _stage_pool.pop()
+        if len(buf) == size:
+            return buf
+    return bytearray(size)
+
+
+cdef void _give_stage(bytearray buf):
+    if len(_stage_pool) < _STAGE_POOL_MAX:
+        _stage_pool.append(buf)
+
+
 cdef class PartSink:
     """pycurl WRITEFUNCTION for one byte range [offset, offset+length) of a TempFile.
 
-    Each call pwrites the whole chunk at offset+written and continues the CRC over it, with
-    the GIL released, and returns None. A chunk that would pass the end of the range writes
-    nothing and stores PartOverflowError; an OSError is stored with its errno and the file's
-    path. Either way the call returns 0, which makes libcurl abort the transfer with
-    CURLE_WRITE_ERROR (pycurl would swallow a raised exception), and every later call returns
-    0 without writing. ``written``/``crc`` let a retried or resumed part continue where it
-    stopped. One sink is fed by one transfer at a time."""
+    Each call takes the whole chunk for the bytes at offset+written and returns None. With
+    ``stage_size`` 0 the chunk is pwritten at once; with a stage, chunks are gathered into a
+    recycled buffer of that size and pwritten when it is full, when the part is complete, or on
+    ``flush()`` (libcurl hands bodies over in 16 KiB pieces: one large pwrite costs the kernel
+    far less than 64 small ones). Either way the CRC-64 runs over the bytes as they are written,
+    with the GIL released. A chunk that would pass the end of the range writes nothing and
+    stores PartOverflowError; an OSError is stored with its errno and the file's path. Either
+    way the call returns 0, which makes libcurl abort the transfer with CURLE_WRITE_ERROR (pycurl
+    would swallow a raised exception), and every later call returns 0 without writing. After an
+    error, staged bytes are flushed first when possible, and ``written``/``crc`` describe
+    exactly the bytes that reached the file. ``written``/``crc`` given to the constructor let a
+    retried or resumed part continue where it stopped. One sink is fed by one transfer at a
+    time."""
 
     cdef readonly TempFile tempfile
     cdef readonly object offset
     cdef readonly object length
-    cdef uint64_t _offset, _length, _written, _crc
+    cdef uint64_t _offset, _length, _flushed, _crc
     cdef readonly object error
     cdef bint _busy
+    cdef readonly Py_ssize_t stage_size
+    cdef bytearray _stage
+    cdef Py_ssize_t _staged
 
-    def __init__(self, TempFile tempfile not None, offset, length, *, crc=0, written=0):
+    def __init__(self, TempFile tempfile not None, offset, length, *, crc=0, written=0,
+                 Py_ssize_t stage_size=0):
         check_part(tempfile, offset, length, crc, written)
+        if stage_size < 0:
+            raise ValueError(f"stage_size must be >= 0, got {stage_size}")
         self.tempfile = tempfile
         self.offset = offset
         self.length = length
         self._offset = offset
         self._length = length
-        self._written = written
+        self._flushed = written
         self._crc = crc
         self.error = None
+        self.stage_size = stage_size
+        self._stage = None
+        self._staged = 0
 
     @property
     def written(self):
-        """Bytes of the part in the file so far (continues from the ``written`` given)."""
-        return self._written
+        """Bytes of the part taken so far (continues from the ``written`` given), staged ones
+        included."""
+        return self._flushed + self._staged
 
     @property
     def crc(self):
         """CRC-64/XZ of the part's first ``written`` bytes."""
+        if self._staged:
+            return crc64(memoryview(self._stage)[:self._staged], self._crc)
         return self._crc
 
     @property
     def remaining(self):
-        return self._length - self._written
+        return self._length - self._flushed - self._staged
 
     @property
     def done(self):
-        return self._written == self._length
+        return self._flushed + self._staged == self._length
 
     def __call__(self, chunk):
         cdef Py_buffer view
-        cdef uint64_t crc
-        cdef size_t n, done = 0
-        cdef int fd, rc
+        cdef size_t n, room
+        cdef const unsigned char *src
         if self.error is not None:
             return 0
         try:
             PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE)
         except (TypeError, BufferError) as exc:
-            self.error = exc
+            self._fail(exc)
             return 0
         try:
             n = <size_t>view.len
-            if n > self._length - self._written:
-                self.error = PartOverflowError(
-                    offset=self.offset, length=self.length, written=self._written, chunk=n
-                )
+            if n > self._length - self._flushed - self._staged:
+                self._fail(PartOverflowError(offset=self.offset, length=self.length,
+                                             written=self._flushed + self._staged, chunk=n))
                 return 0
             if n == 0:
                 return None
             if self._busy:
                 self.error = RuntimeError("a PartSink was called again while it was writing")
                 return 0
-            fd = self.tempfile._acquire()
-            if fd < 0:
-                self.error = os_error(EBADF, self.tempfile.path)
-                return 0
-            self._busy = True
-            crc = self._crc
-            with nogil:
-                rc = cosfast_pw_write(fd, <const unsigned char *>view.buf, n,
-                                      self._offset + self._written, &crc, &done)
-            self._busy = False
-            self.tempfile._release()
-            self._written += done
-            self._crc = crc
-            if rc < 0:
-                self.error = os_error(-rc, self.tempfile.path)
+            src = <const unsigned char *>view.buf
+            if self.stage_size == 0:
+                return None if self._write(src, n) == 0 else 0
+            while n:
+                if self._stage is None:
+                    self._stage = _take_stage(self.stage_size)
+                room = <size_t>(self.stage_size - self._staged)
+                if room > n:
+                    room = n
+                memcpy(PyByteArray_AS_STRING(self._stage) + self._staged, src, room)
+                self._staged += room
+                src += room
+                n -= room
+                if self._staged == self.stage_size and self._flush_stage() != 0:
+                    return 0
+            if self._flushed + self._staged == self._length and self._flush_stage() != 0:
                 return 0
             return None
         finally:
             PyBuffer_Release(&view)
+
+    def flush(self):
+        """Writes the staged bytes now; raises the stored error if that (or an earlier call)
+        failed."""
+        if self.error is None:
+            self._flush_stage()
+        self.raise_if_failed()
+
+    cdef int _flush_stage(self) except -2:
+        """Writes the staged bytes and recycles the stage; 0, or -1 with the error stored."""
+        cdef Py_ssize_t staged = self._staged
+        cdef int rc = 0
+        if staged:
+            self._staged = 0
+            rc = self._write(<const unsigned char *>PyByteArray_AS_STRING(self._stage), <size_t>staged)
+        if self._stage is not None and (rc != 0 or self._flushed == self._length):
+            _give_stage(self._stage)
+            self._stage = None
+        return rc
+
+    cdef int _write(self, const unsigned char *buf, size_t n) except -2:
+        """pwrite + CRC of n bytes at offset+flushed, GIL released; 0, or -1 with the error
+        stored (``_flushed``/``_crc`` then cover exactly what reached the file)."""
+        cdef uint64_t crc
+        cdef size_t done = 0
+        cdef int fd, rc
+        fd = self.tempfile._acquire()
+        if fd < 0:
+            self.error = os_error(EBADF, self.tempfile.path)
+            return -1
+        self._busy = True
+        crc = self._crc
+        with nogil:
+            rc = cosfast_pw_write(fd, buf, n, self._offset + self._flushed, &crc, &done)
+        self._busy = False
+        self.tempfile._release()
+        self._flushed += done
+        self._crc = crc
+        if rc < 0:
+            self.error = os_error(-rc, self.tempfile.path)
+            return -1
+        return 0
+
+    cdef void _fail(self, object error):
+        """Stores ``error`` after writing what is staged (whose own failure wins)."""
+        if self._flush_stage() == 0:
+            self.error = error
 
     def raise_if_failed(self):
         """Re-raises the error a call stored, if any."""
@@ -256,6 +343,6 @@ cdef class PartSink:
 
     def __repr__(self):
         return (
-            f"PartSink(offset={self.offset}, length={self.length}, written={self._written}, "
-            f"crc={self._crc:#018x}, error={self.error!r})"
+            f"PartSink(offset={self.offset}, length={self.length}, written={self.written}, "
+            f"crc={self.crc:#018x}, error={self.error!r})"
         )

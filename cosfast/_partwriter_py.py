@@ -136,22 +136,57 @@ class TempFile:
         return f"TempFile(path={self.path!r}, size={self.size}, closed={self._closed})"
 
 
+# Staging buffers are recycled, as in the compiled module (see there for why).
+_stage_pool: list = []
+_STAGE_POOL_MAX = 64
+
+
+def _take_stage(size: int) -> bytearray:
+    while _stage_pool:
+        buf = _stage_pool.pop()
+        if len(buf) == size:
+            return buf
+    return bytearray(size)
+
+
+def _give_stage(buf: bytearray) -> None:
+    if len(_stage_pool) < _STAGE_POOL_MAX:
+        _stage_pool.append(buf)
+
+
 class PartSink:
-    """pycurl WRITEFUNCTION for one byte range [offset, offset+length) of a TempFile."""
+    """pycurl WRITEFUNCTION for one byte range [offset, offset+length) of a TempFile (see the
+    compiled module for the contract, staging included)."""
 
     def __init__(
-        self, tempfile: TempFile, offset: int, length: int, *, crc: int = 0, written: int = 0
+        self, tempfile: TempFile, offset: int, length: int, *, crc: int = 0, written: int = 0,
+        stage_size: int = 0,
     ) -> None:
         if not isinstance(tempfile, TempFile):
             raise TypeError(f"tempfile must be a TempFile, not {type(tempfile).__name__}")
         check_part(tempfile, offset, length, crc, written)
+        if not isinstance(stage_size, int) or stage_size < 0:
+            raise ValueError(f"stage_size must be >= 0, got {stage_size}")
         self.tempfile = tempfile
         self.offset = offset
         self.length = length
-        self.written = written
-        self.crc = crc
+        self.stage_size = stage_size
         self.error: Optional[BaseException] = None
+        self._flushed = written
+        self._crc = crc
+        self._stage: Optional[bytearray] = None
+        self._staged = 0
         self._busy = False
+
+    @property
+    def written(self) -> int:
+        return self._flushed + self._staged
+
+    @property
+    def crc(self) -> int:
+        if self._staged:
+            return crc64(memoryview(self._stage)[:self._staged], self._crc)
+        return self._crc
 
     @property
     def remaining(self) -> int:
@@ -167,44 +202,79 @@ class PartSink:
         try:
             view = _byte_view(chunk)
         except (TypeError, BufferError) as exc:
-            self.error = exc
+            self._fail(exc)
             return 0
         n = view.nbytes
         if n > self.length - self.written:
-            self.error = PartOverflowError(
-                offset=self.offset, length=self.length, written=self.written, chunk=n
-            )
+            self._fail(PartOverflowError(offset=self.offset, length=self.length,
+                                         written=self.written, chunk=n))
             return 0
         if n == 0:
             return None
         if self._busy:
             self.error = RuntimeError("a PartSink was called again while it was writing")
             return 0
+        if self.stage_size == 0:
+            return None if self._write(view) else 0
+        taken = 0
+        while taken < n:
+            if self._stage is None:
+                self._stage = _take_stage(self.stage_size)
+            room = min(self.stage_size - self._staged, n - taken)
+            self._stage[self._staged:self._staged + room] = view[taken:taken + room]
+            self._staged += room
+            taken += room
+            if self._staged == self.stage_size and not self._flush_stage():
+                return 0
+        if self.written == self.length and not self._flush_stage():
+            return 0
+        return None
+
+    def flush(self) -> None:
+        if self.error is None:
+            self._flush_stage()
+        self.raise_if_failed()
+
+    def _flush_stage(self) -> bool:
+        ok = True
+        if self._staged:
+            staged, self._staged = self._staged, 0
+            ok = self._write(memoryview(self._stage)[:staged])
+        if self._stage is not None and (not ok or self._flushed == self.length):
+            _give_stage(self._stage)
+            self._stage = None
+        return ok
+
+    def _write(self, view: memoryview) -> bool:
         fd = self.tempfile._acquire()
         if fd < 0:
             self.error = os_error(errno.EBADF, self.tempfile.path)
-            return 0
+            return False
         self._busy = True
         try:
             self._write_all(fd, view)
         except OSError as exc:
             self.error = os_error(exc.errno, self.tempfile.path)
-            return 0
+            return False
         finally:
             self._busy = False
             self.tempfile._release()
-        return None
+        return True
+
+    def _fail(self, error: BaseException) -> None:
+        if self._flush_stage():
+            self.error = error
 
     def _write_all(self, fd: int, view: memoryview) -> None:
-        # written and crc move together after every pwrite, so a failure part way leaves them
+        # _flushed and _crc move together after every pwrite, so a failure part way leaves them
         # describing exactly the bytes in the file (os.pwrite retries EINTR itself).
         total = 0
         while total < len(view):
-            n = os.pwrite(fd, view[total:], self.offset + self.written)
+            n = os.pwrite(fd, view[total:], self.offset + self._flushed)
             if n == 0:
                 raise OSError(errno.EIO, os.strerror(errno.EIO))
-            self.crc = crc64(view[total:total + n], self.crc)
-            self.written += n
+            self._crc = crc64(view[total:total + n], self._crc)
+            self._flushed += n
             total += n
 
     def raise_if_failed(self) -> None:

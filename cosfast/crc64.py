@@ -68,7 +68,7 @@ def crc64_with_kernel(name: str, data: Buffer, crc: int = 0) -> int:
     return _impl.crc64_with_kernel(name, data, crc)
 
 
-def crc64_file(path: Union[str, os.PathLike], *, offset: int = 0, length: int | None = None) -> int:
+def crc64_file(path: str | os.PathLike, *, offset: int = 0, length: int | None = None) -> int:
     """CRC-64/XZ of a file (or of ``length`` bytes from ``offset``), read in bounded chunks.
 
     EOFError if the file ends before ``offset + length``."""
@@ -110,13 +110,13 @@ class Crc64:
         if data:
             self.update(data)
 
-    def update(self, data: Buffer) -> "Crc64":
+    def update(self, data: Buffer) -> Crc64:
         with self._lock:
             self._crc, n = _impl.crc64_counted(data, self._crc)
             self._length += n
         return self
 
-    def copy(self) -> "Crc64":
+    def copy(self) -> Crc64:
         with self._lock:
             return Crc64(crc=self._crc, length=self._length)
 

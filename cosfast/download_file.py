@@ -9,6 +9,10 @@ Decisions where the SDK is silent or faulty (documented in README):
 - the CRC-64 is always checked when the server sends ``x-cos-hash-crc64ecma`` (it costs nothing:
   it is computed while writing). With ``EnableCRC=True`` and no such header (objects uploaded
   before COS computed CRC-64) the file is published with an ``UnverifiedDownloadWarning``;
+- nothing is fsynced unless ``Fsync=True`` (a cosfast keyword): resume records are saved every
+  second without syncing, because a resumed download re-reads every recorded part and checks its
+  CRC-64 (a record ahead of the disk after a power loss costs a refetch, never a wrong file);
+  with ``Fsync=True`` the file is fsynced before the rename and each record save is durable;
 - when a multi-part download fails on the network after its retries, the temp file and resume
   record stay so that calling ``download_file`` again fetches only the missing parts (the SDK's
   documented retry loop); every other failure removes them;
@@ -17,6 +21,7 @@ Decisions where the SDK is silent or faulty (documented in README):
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import Any, Callable, Optional
@@ -56,12 +61,14 @@ def check_positive_int(name: str, value: Any, upper: Optional[int] = None) -> in
 
 
 def engine_options(client: Any, max_connections: int) -> EngineOptions:
-    """Transfer options from the client's config (TLS, proxy, timeouts) and retry count."""
-    attempts = max(MIN_PART_ATTEMPTS, client._retry + 1)
+    """Transfer options from the client's config (TLS, proxy, timeouts) and retry policy (its
+    backoff schedule, with at least MIN_PART_ATTEMPTS attempts per part)."""
+    policy = client._retry_policy
+    attempts = max(MIN_PART_ATTEMPTS, client._retry + 1, policy.max_attempts)
     return EngineOptions(
         max_connections=max_connections,
         buffer_size=ENGINE_BUFFER_SIZE,
-        retry=RetryPolicy(max_attempts=attempts),
+        retry=dataclasses.replace(policy, max_attempts=attempts),
         configure_curl=functools.partial(_configure, config=client._conf),
     )
 
@@ -147,7 +154,7 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
                   MAXThread: int = 5, EnableCRC: bool = False, progress_callback: Optional[Callable] = None,
                   DumpRecordDir: Optional[str] = None, KeySimplifyCheck: bool = True,
                   DisableTempDestFilePath: bool = False, MaxPartCount: int = 10000, *,
-                  engine: Optional[TransferEngine] = None, **Kwargs: Any) -> None:
+                  Fsync: bool = False, engine: Optional[TransferEngine] = None, **Kwargs: Any) -> None:
     check_positive_int("PartSize", PartSize)
     check_positive_int("MAXThread", MAXThread, MAX_CONNECTIONS)
     check_positive_int("MaxPartCount", MaxPartCount)
@@ -169,7 +176,7 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
         part_size_mib=PartSize, max_connections=MAXThread, max_part_count=MaxPartCount,
         enable_crc=bool(EnableCRC), record_dir=DumpRecordDir,
         use_temp_file=not DisableTempDestFilePath, progress_callback=progress_callback,
-        engine=engine_options(client, MAXThread),
+        fsync=bool(Fsync), engine=engine_options(client, MAXThread),
     )
     try:
         download_object(identity, dest, build_request=request_builder(client, Bucket, key, identity, headers, params),

@@ -307,7 +307,7 @@ class StreamBody:
         start = self._delivered
         remaining = self._content_len - start
         with partwriter.TempFile(tmp_name, remaining, create=True) as temp:
-            sink = partwriter.PartSink(temp, 0, remaining)
+            sink = partwriter.PartSink(temp, 0, remaining, stage_size=partwriter.DEFAULT_STAGE_SIZE)
             while self._exchange is not None:
                 try:
                     self._exchange.divert(sink)

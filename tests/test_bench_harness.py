@@ -42,8 +42,7 @@ def read_lines(out: Path, suite: str) -> tuple[list[dict], dict]:
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(
     "suite, contenders",
-    # cosfast's download_dir row joins the small suite when download_dir lands
-    [("big", ["cosfast", "sdk", "sdk-stream", "curl"]), ("small", ["sdk-recipe", "curl-Z"])],
+    [("big", ["cosfast", "sdk", "sdk-stream", "curl"]), ("small", ["cosfast", "sdk-recipe", "curl-Z"])],
 )
 def test_quick_suite_downloads_verifies_and_reports(tmp_path: Path, suite: str, contenders: list[str]) -> None:
     draw = suite == "big"  # drawing costs seconds: once is enough
@@ -71,6 +70,14 @@ def test_quick_suite_downloads_verifies_and_reports(tmp_path: Path, suite: str, 
         assert "chart skipped: matplotlib is not installed" in done.stdout and not drawn
     else:
         assert drawn == draw
+    # the same runs, tabled again against another baseline
+    (jsonl,) = (tmp_path / "out").glob(f"{suite}-*.jsonl")
+    last = contenders[-1]
+    again = run_bench(tmp_path, "--from-jsonl", str(jsonl), "--baseline", last)
+    assert again.returncode == 0, again.stderr
+    assert f"| {last} speedup (paired) |" in again.stdout
+    (row,) = [line for line in again.stdout.splitlines() if line.startswith(f"| {last} |")]
+    assert "| 1.00x (1.00..1.00) |" in row
     # the destination of every run is removed; the corpus stays in the kept work folder
     assert not any((tmp_path / "work" / "dest").rglob("*.bin"))
 

@@ -84,13 +84,19 @@ def test_json_mode_also_reports_errors_as_json():
     assert doc["type"] == "error" and doc["exit_code"] == 2 and "no region" in doc["message"]
 
 
-def test_bench_without_the_bench_package_is_a_clear_error(tmp_path):
-    # An installed layout: the cosfast package alone, no bench/ beside it.
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "cosfast").symlink_to(Path(REPO_ROOT) / "cosfast")
-    result = run_cli("bench", "--anything", pythonpath=str(site), cwd=str(tmp_path))
-    assert_one_line_error(result, 2, "`cosfast bench` is not available")
+def test_bench_delegates_its_arguments_and_exit_code(tmp_path):
+    fake = tmp_path / "fake" / "bench"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "cli.py").write_text(
+        "import json, sys\n"
+        "def main(argv):\n"
+        "    print(json.dumps(argv))\n"
+        "    return 7\n")
+    result = run_cli("bench", "--runs", "3", "x y", pythonpath=f"{tmp_path / 'fake'}{os.pathsep}{REPO_ROOT}",
+                     cwd=str(tmp_path))
+    assert result.returncode == 7, result.stderr
+    assert json.loads(result.stdout) == ["--runs", "3", "x y"]
 
 
 def test_bench_delegates_to_the_bench_harness():
@@ -302,3 +308,34 @@ def test_demo_runs_verifies_and_cleans_up(tmp_path):
     for side in doc["sides"].values():
         assert side["object_bytes_per_second"] > 0 and side["folder_files_per_second"] > 0
     assert list(tmp_path.iterdir()) == []  # the emulator's root and every download are gone
+
+
+def test_ctrl_c_stops_cleanly_with_exit_130_and_no_half_files(emulator, tmp_path):
+    import signal
+    import time
+
+    from cosfast.emulator import Fault
+
+    for i in range(6):
+        emulator.put(f"slow/{i}", bytes([i]) * 200_000)
+    emulator.add_fault(Fault("slow", bucket=emulator.bucket, rate=50_000, times=None))
+    emulator.clear_log()
+    child_env = dict(CLEAN_ENV, PYTHONPATH=REPO_ROOT, **emulator_env(emulator))
+    proc = subprocess.Popen([sys.executable, "-m", "cosfast", "get", "-r", f"cos://{emulator.bucket}/slow/",
+                             str(tmp_path / "out")], env=child_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r.method == "GET" and r.key and r.bytes_sent > 0 for r in emulator.request_log):
+            assert time.monotonic() < deadline, "no object transfer started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "cosfast: error: interrupted"
+    landed = list((tmp_path / "out").iterdir())
+    assert landed == []  # nothing finished at 50 KB/s, and no temp or lock file stays behind

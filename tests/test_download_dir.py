@@ -14,6 +14,7 @@ import cosfast
 from cosfast import CosConfig, CosS3Client
 from cosfast.emulator import Fault
 from cosfast.transfer.batch import DOWNLOADED, FAILED, FOLDER, SKIPPED, listing_time
+from cosfast.transfer.retry import RetryPolicy
 
 REPO_ROOT = str(Path(cosfast.__file__).resolve().parent.parent)
 SAMPLE = Path(__file__).parent / "samples" / "sdk_batch_download.py"
@@ -54,7 +55,7 @@ def payload(i: int, size: int) -> bytes:
 
 def test_thousands_of_small_objects_across_listing_pages(emulator, tmp_path):
     expected = {}
-    for i in range(2500):
+    for i in range(2000):
         key = f"data/d{i % 7}/s{i % 3}/f{i:05d}.bin"
         emulator.put(key, payload(i, 1024))
         expected[key[len("data/"):]] = payload(i, 1024)
@@ -62,14 +63,14 @@ def test_thousands_of_small_objects_across_listing_pages(emulator, tmp_path):
     emulator.clear_log()
     results = []
     summary = client_for(emulator).download_dir(emulator.bucket, "data/", str(tmp_path / "out"),
-                                                object_callback=results.append)
-    assert (summary.downloaded, summary.skipped, summary.failed) == (2500, 0, [])
-    assert summary.bytes == 2500 * 1024 and summary.seconds > 0
+                                                MaxKeys=800, object_callback=results.append)
+    assert (summary.downloaded, summary.skipped, summary.failed) == (2000, 0, [])
+    assert summary.bytes == 2000 * 1024 and summary.seconds > 0
     assert tree(tmp_path / "out") == expected
-    assert len(results) == 2500 and {r.status for r in results} == {DOWNLOADED}
-    assert len(listings(emulator)) == 3  # 1000 + 1000 + 500, paged with markers
+    assert len(results) == 2000 and {r.status for r in results} == {DOWNLOADED}
+    assert len(listings(emulator)) == 3  # 800 + 800 + 400, paged with markers
     object_gets = gets(emulator)
-    assert len(object_gets) == 2500  # one whole-object GET each: no HEAD, no ranges
+    assert len(object_gets) == 2000  # one whole-object GET each: no HEAD, no ranges
     assert all(r.range is None and r.headers.get("if-match") for r in object_gets)
     assert not any(r.method == "HEAD" for r in emulator.request_log)
 
@@ -271,9 +272,13 @@ def run_sample(emulator, workdir: Path, *, use_cosfast: bool) -> None:
     code = code.replace("Token=token, Scheme=scheme)",
                         f"Token=token, Scheme=scheme, IP={emulator.host!r}, Port={emulator.port})")
     code = code.replace("test_bucket = 'examplebucket-1250000000'", f"test_bucket = {emulator.bucket!r}")
+    # The one change beyond connection settings: small listing pages, so that the sample's
+    # NextMarker loop runs over several pages without seeding a thousand objects.
+    code = code.replace("client.list_objects(test_bucket, prefix, delimiter, marker)",
+                        "client.list_objects(test_bucket, prefix, delimiter, marker, MaxKeys=20)")
     if use_cosfast:
         code = code.replace("from qcloud_cos", "from cosfast")
-    assert code.count("IP=") == 1 and emulator.bucket in code
+    assert code.count("IP=") == 1 and code.count("MaxKeys=20") == 1 and emulator.bucket in code
     script = workdir / "sample.py"
     script.write_text(code, encoding="utf-8")
     env = dict(os.environ, COS_SECRET_ID=emulator.secret_id, COS_SECRET_KEY=emulator.secret_key,
@@ -285,7 +290,7 @@ def run_sample(emulator, workdir: Path, *, use_cosfast: bool) -> None:
 def test_sdk_batch_sample_with_cosfast_imports_makes_the_same_tree(emulator, tmp_path):
     pytest.importorskip("qcloud_cos")
     keys = ["data/a.txt", "data/sub/b.bin", "data/sub/deeper/c", "data/文件.txt", "data/empty/", "data/z y"]
-    keys += [f"data/many/{i:04d}" for i in range(1200)]  # more than one listing page
+    keys += [f"data/many/{i:04d}" for i in range(60)]  # several listing pages of 20
     for i, key in enumerate(keys):
         emulator.put(key, b"" if key.endswith("/") else payload(i, 100 + i))
     sdk_dir, ours_dir = tmp_path / "sdk", tmp_path / "cosfast"
@@ -308,7 +313,8 @@ def test_a_large_object_cut_off_mid_batch_resumes_on_the_next_run(emulator, tmp_
     emulator.put("big/small", b"small")
     fault = emulator.add_fault(Fault("status", bucket=emulator.bucket, key="big/obj", range_start=mib,
                                      status=503, times=None))
-    client = client_for(emulator)
+    # Quick retries: the fault makes every attempt at part 1 fail until the attempts run out.
+    client = CosS3Client(CosConfig(**emulator.sdk_config()), retry_policy=RetryPolicy(base_delay=0.01))
     first = client.download_dir(emulator.bucket, "big/", str(tmp_path), PartSize=1, MAXThread=4)
     assert first.downloaded == 1 and [key for key, _ in first.failed] == ["big/obj"]
     assert "503" in first.failed[0][1]

@@ -359,6 +359,15 @@ def test_network_failure_keeps_the_parts_for_the_next_call(emulator, tmp_path, r
     assert leftovers(tmp_path) == []
 
 
+def test_fsync_option_downloads_durably(emulator, client, tmp_path, rng):
+    data = rng.randbytes(3 * MIB)
+    emulator.put("obj", data)
+    emulator.add_fault(Fault(kind="drop", key="obj", range_start=MIB, after_bytes=1000))
+    client.download_file(emulator.bucket, "obj", str(tmp_path / "o"), PartSize=1, Fsync=True)
+    assert (tmp_path / "o").read_bytes() == data
+    assert leftovers(tmp_path) == []
+
+
 def test_dump_record_dir_holds_the_record(emulator, tmp_path, rng):
     data = rng.randbytes(2 * MIB)
     emulator.put("obj", data)

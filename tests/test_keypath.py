@@ -24,7 +24,7 @@ def inside(root: str, path: str) -> bool:
     return os.path.commonpath([root, path]) == root
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(key=KEYS)
 def test_no_generated_key_maps_outside_the_folder(tmp_path_factory, key):
     root = str(tmp_path_factory.getbasetemp() / "root")
@@ -43,7 +43,7 @@ def test_no_generated_key_maps_outside_the_folder(tmp_path_factory, key):
     assert placement.folder == key.endswith("/")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(keys=st.lists(KEYS, min_size=2, max_size=8, unique=True))
 def test_distinct_accepted_file_keys_get_distinct_paths(tmp_path_factory, keys):
     tree = LocalTree(str(tmp_path_factory.getbasetemp() / "root"))

@@ -76,7 +76,8 @@ def test_public_module_serves_the_live_backend():
 
 
 @pytest.mark.timeout(120)
-def test_parts_out_of_order_from_threads_give_the_exact_file(pw, tmp_path):
+@pytest.mark.parametrize("stage", [0, 65536 + 7])
+def test_parts_out_of_order_from_threads_give_the_exact_file(pw, tmp_path, stage):
     rnd = random.Random(7)
     data = random_bytes(3 * MiB + 12345, seed=1)
     parts = split_parts(len(data), rnd, 17)
@@ -84,7 +85,7 @@ def test_parts_out_of_order_from_threads_give_the_exact_file(pw, tmp_path):
     rnd.shuffle(order)
     path = tmp_path / "object.tmp"
     with pw.TempFile(path, len(data)) as tf:
-        sinks = {i: pw.PartSink(tf, *parts[i]) for i in order}
+        sinks = {i: pw.PartSink(tf, *parts[i], stage_size=stage) for i in order}
 
         def write_part(i: int) -> None:
             offset, length = parts[i]
@@ -266,20 +267,74 @@ def test_overflow_error_survives_pickling():
     assert "5-byte chunk" in str(err)
 
 
+# --- staging: many small chunks, few large writes --------------------------------------------
+
+def test_staged_sink_writes_when_the_stage_fills_and_when_the_part_ends(pw, tmp_path):
+    data = random_bytes(25_000, seed=9)
+    path = tmp_path / "f"
+    with pw.TempFile(path, 30_000) as tf:
+        sink = pw.PartSink(tf, 5_000, 25_000, stage_size=10_000)
+        for start in (0, 3_000, 6_000):
+            assert sink(data[start:start + 3_000]) is None
+        # 9000 bytes taken, none written yet: the file still holds the preallocated zeros.
+        assert sink.written == 9_000 and sink.crc == crc64(data[:9_000])
+        assert path.read_bytes()[5_000:14_000] == bytes(9_000)
+        assert sink(data[9_000:12_000]) is None  # fills the stage: 10000 bytes go out
+        assert path.read_bytes()[5_000:15_000] == data[:10_000]
+        assert sink.written == 12_000 and sink.crc == crc64(data[:12_000])
+        assert sink(data[12_000:]) is None  # completes the part: the rest goes out at once
+        assert sink.done and sink.crc == crc64(data)
+    assert path.read_bytes() == bytes(5_000) + data
+
+
+def test_staged_bytes_go_out_on_flush_and_before_an_overflow_error(pw, tmp_path):
+    path = tmp_path / "f"
+    with pw.TempFile(path, 20) as tf:
+        sink = pw.PartSink(tf, 0, 10, stage_size=64)
+        assert sink(b"1234") is None
+        sink.flush()
+        assert path.read_bytes()[:4] == b"1234"
+        assert sink(b"5678") is None
+        assert sink(b"9ab") == 0  # overflow: the staged 5678 is written, the chunk is not
+        assert isinstance(sink.error, PartOverflowError)
+        assert (sink.written, sink.crc) == (8, crc64(b"12345678"))
+        with pytest.raises(PartOverflowError):
+            sink.flush()
+    assert path.read_bytes() == b"12345678" + bytes(12)
+
+
+def test_staged_sink_on_a_closed_tempfile_keeps_only_what_reached_the_file(pw, tmp_path):
+    path = tmp_path / "f"
+    tf = pw.TempFile(path, 10)
+    sink = pw.PartSink(tf, 0, 10, stage_size=4)
+    assert sink(b"abcdef") is None  # abcd written (stage full), ef staged
+    tf.close()
+    assert sink(b"gh") == 0  # fills the stage again: the write fails with EBADF
+    assert isinstance(sink.error, OSError) and sink.error.errno == errno.EBADF
+    assert (sink.written, sink.crc) == (4, crc64(b"abcd"))
+    assert path.read_bytes() == b"abcd" + bytes(6)
+
+
+def test_stage_size_must_not_be_negative(pw, tmp_path):
+    with pw.TempFile(tmp_path / "f", 10) as tf:
+        with pytest.raises(ValueError, match="stage_size"):
+            pw.PartSink(tf, 0, 10, stage_size=-1)
+
+
 # --- write errors from the operating system -----------------------------------------------
 
 CHILD = r"""
 import json, os, resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills us instead of EFBIG
 pw = __import__(sys.argv[1], fromlist=["PartSink"])
-path, limit, mode = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+path, limit, mode, stage = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
 out = {}
 if mode == "write":
     data = bytes(range(256)) * 4096  # 1 MiB
     tf = pw.TempFile(path, len(data))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    sink = pw.PartSink(tf, 0, len(data))
+    sink = pw.PartSink(tf, 0, len(data), stage_size=stage)
     out = {"rc": sink(memoryview(data)), "written": sink.written, "crc": sink.crc,
            "errno": sink.error.errno, "filename": sink.error.filename,
            "again": sink(b"x")}
@@ -293,9 +348,9 @@ print(json.dumps(out))
 """
 
 
-def run_child(module: str, path: Path, limit: int, mode: str) -> dict:
+def run_child(module: str, path: Path, limit: int, mode: str, stage: int = 0) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, module, str(path), str(limit), mode],
+        [sys.executable, "-c", CHILD, module, str(path), str(limit), mode, str(stage)],
         env=child_env(), capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
@@ -303,10 +358,11 @@ def run_child(module: str, path: Path, limit: int, mode: str) -> dict:
 
 
 @pytest.mark.timeout(60)
-def test_rlimit_fsize_mid_write_surfaces_efbig_with_exact_progress(pw, tmp_path):
+@pytest.mark.parametrize("stage", [0, 4096 + 3])
+def test_rlimit_fsize_mid_write_surfaces_efbig_with_exact_progress(pw, tmp_path, stage):
     path = tmp_path / "f"
     limit = 65536 + 100
-    out = run_child(pw.__name__, path, limit, "write")
+    out = run_child(pw.__name__, path, limit, "write", stage)
     assert out["rc"] == 0 and out["again"] == 0
     assert out["errno"] == errno.EFBIG and out["filename"] == str(path)
     # written/crc describe exactly the bytes that reached the file, so a retry can continue.

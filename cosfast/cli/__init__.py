@@ -5,7 +5,7 @@
     cosfast ls [-r] cos://bucket/prefix          list objects (and folders, unless -r)
     cosfast demo [--size 256MiB] [--files 500]   local emulator, cosfast vs the official SDK
     cosfast emulator ...                         run the local COS emulator (its own --help)
-    cosfast bench ...                            the benchmarks (from a source checkout)
+    cosfast bench ...                            the benchmarks against the official SDK and others
 
 Credentials come from COS_SECRET_ID, COS_SECRET_KEY, COS_TOKEN and COS_REGION, or the matching
 flags; no keys means anonymous requests. ``--endpoint-url URL`` (or COS_ENDPOINT_URL) sends every
@@ -31,8 +31,7 @@ __all__ = ["main", "ExitCode"]
 # Commands that hand the rest of the command line to another program's main(argv).
 _DELEGATES = {
     "emulator": ("cosfast.emulator.__main__", "the emulator needs aiohttp: pip install 'cosfast[emulator]'"),
-    "bench": ("bench.cli", "the benchmarks live in the bench/ folder of a cosfast source checkout; "
-                           "run this from there (or add it to PYTHONPATH)"),
+    "bench": ("bench.cli", "the bench package is installed with cosfast; reinstall cosfast"),
 }
 
 
@@ -119,15 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_arguments(demo)
 
     for name, purpose in (("emulator", "run the local COS emulator"),
-                          ("bench", "run the benchmarks (source checkout)")):
+                          ("bench", "compare cosfast with the official SDK and other clients")):
         sub.add_parser(name, help=purpose, add_help=False)
     return parser
 
 
 def _delegate(name: str, argv: Sequence[str]) -> int:
     module_name, missing_hint = _DELEGATES[name]
-    if name == "bench":
-        _add_checkout_to_path()
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -136,13 +133,6 @@ def _delegate(name: str, argv: Sequence[str]) -> int:
     if entry is None:
         raise UsageError(f"`cosfast {name}`: {module_name} has no main(argv)")
     return int(entry(list(argv)) or 0)
-
-
-def _add_checkout_to_path() -> None:
-    """bench/ sits next to the cosfast package in a source checkout but is not installed."""
-    checkout = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if os.path.isdir(os.path.join(checkout, "bench")) and checkout not in sys.path:
-        sys.path.append(checkout)
 
 
 def _split_delegated(argv: list[str]) -> tuple[Optional[str], list[str]]:

@@ -279,18 +279,21 @@ class TransferEngine:
                     return job
             return None
 
+        def fill() -> None:
+            now = time.monotonic()
+            while len(active) < limit:
+                job = next_ready(now)
+                if job is None:
+                    return
+                if job.owner.failed is not None:
+                    continue
+                curl, attempt = self._start(job)
+                active[id(curl)] = (curl, attempt)
+                progress.track(job.sink)
+
         try:
             while True:
-                now = time.monotonic()
-                while len(active) < limit:
-                    job = next_ready(now)
-                    if job is None:
-                        break
-                    if job.owner.failed is not None:
-                        continue
-                    curl, attempt = self._start(job)
-                    active[id(curl)] = (curl, attempt)
-                    progress.track(job.sink)
+                fill()
                 if not active:
                     if retry_heap:
                         # Bounded, so a source that yielded None is asked again soon.
@@ -305,6 +308,9 @@ class TransferEngine:
                 self._cancel_failed_owners(active, progress)
                 progress.tick()
                 ticker.tick()
+                # Replace the transfers that just ended before waiting: with small objects many
+                # end per round, and waiting first would leave their connections idle.
+                fill()
                 if active:
                     self._wait(retry_heap)
         finally:

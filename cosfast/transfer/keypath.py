@@ -144,6 +144,7 @@ class LocalTree:
         self.path_max = _limit(self.root, "PC_PATH_MAX", _DEFAULT_PATH_MAX)
         self._files: dict[str, str] = {}  # relative path -> key that placed a file there
         self._folders: dict[str, str] = {}  # relative path -> first key that needed the folder
+        self._made: set[str] = set()  # absolute folders made (or found) by make_folder
 
     def place(self, key: str) -> Placement:
         """Where ``key`` goes; raises UnsafeKeyError or PathConflictError instead of a bad path.
@@ -179,9 +180,12 @@ class LocalTree:
 
         A local file in the way is a PathConflictError for this key."""
         folder = placement.path if placement.folder else os.path.dirname(placement.path)
+        if folder in self._made:
+            return  # thousands of keys share a few folders: no syscall for the ones already made
         try:
             os.makedirs(folder, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise PathConflictError(
                 placement.key, f"a local file is in the way of folder {os.path.relpath(folder, self.root)!r}"
             ) from None
+        self._made.add(folder)

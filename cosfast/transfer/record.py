@@ -1,9 +1,9 @@
 """Resume records: what a download has finished, sealed so a torn or edited record is detected.
 
 Format: one header line ``cosfast-resume 1 <xxh3-64 hex of the body>`` then a JSON body. Written
-to a sibling temp file, fsynced, and renamed over the old record, so a crash leaves either the
-old record or the new one, never a mix. The caller writes a record only after the data of the
-parts it lists is on disk (fdatasync of the temp file first)."""
+to a sibling temp file and renamed over the old record, so a crash leaves either the old record
+or the new one, never a mix (and a torn one fails its digest). ``durable`` saves fsync the record
+too; see cosfast/transfer/download.py for when the download asks for that."""
 from __future__ import annotations
 
 import json
@@ -74,10 +74,11 @@ class ResumeRecord:
             raise CorruptRecordError("resume record holds impossible sizes")
         return record
 
-    def save(self, path: str) -> None:
-        """Atomically replaces the record at ``path``. The caller holds the destination's lock,
-        so one process at a time saves; the temp name is fixed so that a temp left by a save
-        that was killed is taken over by the next save, not left beside the record forever."""
+    def save(self, path: str, *, durable: bool = False) -> None:
+        """Atomically replaces the record at ``path`` (fsynced first when ``durable``). The
+        caller holds the destination's lock, so one process at a time saves; the temp name is
+        fixed so that a temp left by a save that was killed is taken over by the next save, not
+        left beside the record forever."""
         tmp = f"{path}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
@@ -85,7 +86,8 @@ class ResumeRecord:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         try:
