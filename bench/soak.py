@@ -415,10 +415,12 @@ def soak(limits: SoakLimits) -> Tally:
             client = CosS3Client(CosConfig(**emu.sdk_config(Timeout=CLIENT_TIMEOUT)))
             runner = Soak(emu, client, workdir / "out", tally)
             runner.workdir.mkdir()
-            # Warm-up: one clean download, so the baselines include the client's kept
-            # connection, the emulator's and the allocator's steady state.
-            warm = Plan(index=-1, key="warm-up", data=random.Random(0).randbytes(3 * MIB), with_crc=True,
-                        part_size=1, max_thread=4, enable_crc=True, record_dir=False, sentinel=None,
+            # Warm-up: one clean download as wide as the widest run (16 parts at once), so the
+            # baselines include the client's kept connection, the emulator's and the allocator's
+            # steady state, and the part writer's pool of recycled staging buffers (one per
+            # transfer in flight, kept by design).
+            warm = Plan(index=-1, key="warm-up", data=random.Random(0).randbytes(16 * MIB), with_crc=True,
+                        part_size=1, max_thread=16, enable_crc=True, record_dir=False, sentinel=None,
                         faults=(), outage=False)
             runner.run(warm)
             tally.__init__()  # the warm-up is not counted
