@@ -433,14 +433,15 @@ def soak(limits: SoakLimits) -> Tally:
                 rng = random.Random(f"{limits.seed}-{index}")
                 runner.run(draw_plan(rng, index, limits.max_size))
                 if tally.downloads % max(1, limits.downloads // 4) == 0:
-                    rss_trend.append(leakcheck.trimmed_rss_bytes())
+                    rss_trend.append(_settled_rss())
             for index in range(limits.start, limits.start + limits.batches):
                 if time.monotonic() - started > limits.seconds or tally.requests > limits.max_requests:
                     break
                 rng = random.Random(f"{limits.seed}-batch-{index}")
                 soak_batch.run_batch(emu, BUCKET, client, runner.workdir,
                                      soak_batch.draw_batch(rng, index, limits.batch_objects), tally)
-            rss_trend.append(leakcheck.trimmed_rss_bytes())
+                if tally.batches % max(1, limits.batches // 4) == 0:
+                    rss_trend.append(_settled_rss())
             gc.collect()
             conns1 = leakcheck.settle(lambda: leakcheck.connections_to(emu.port), conns0)
             fds1 = leakcheck.settle(leakcheck.open_fds, fds0)
@@ -459,7 +460,7 @@ def soak(limits: SoakLimits) -> Tally:
         (conns1 <= conns0, f"connections to the emulator: {conns0} after warm-up, {conns1} at the end"),
         (conns_closed == 0, f"connections once the client is gone: {conns_closed}"),
         (rss1 - rss0 <= RSS_SLACK, (f"RSS: {leakcheck.mib(rss0)} after warm-up, {leakcheck.mib(rss1)} at "
-                                   f"the end ({(rss1 - rss0) / MIB:+.1f} MiB); by quarter: "
+                                   f"the end ({(rss1 - rss0) / MIB:+.1f} MiB); by quarter of each phase: "
                                    + " ".join(f"{r / MIB:.1f}" for r in rss_trend))),
         (not leftovers, f"cosfast files left in the work folder: {leftovers or 'none'}"),
         (not any(secret in m or "q-signature" in m for m in logs.messages),
@@ -468,6 +469,12 @@ def soak(limits: SoakLimits) -> Tally:
     report(tally, limits, elapsed, checks)
     tally.problems += [text for ok, text in checks if not ok]
     return tally
+
+
+def _settled_rss() -> int:
+    """RSS once reference cycles of finished downloads (engines, threads) are collected."""
+    gc.collect()
+    return leakcheck.trimmed_rss_bytes()
 
 
 def report(tally: Tally, limits: SoakLimits, elapsed: float, checks: list) -> None:
