@@ -1,6 +1,6 @@
 PY ?= python3
 
-.PHONY: build test bench bench-side lint clean
+.PHONY: build test bench bench-side asan soak lint clean
 build:
 	$(PY) -m pip install -e '.[test]'
 
@@ -14,6 +14,15 @@ bench:
 bench-side:
 	$(PY) -m bench --suite big
 	$(PY) -m bench --suite small --rounds 3
+
+# the compiled core's tests under AddressSanitizer + UBSan (docs/RELIABILITY.md)
+asan:
+	PY=$(PY) tools/asan_tests.sh
+
+# the fault soak and the crash-restart loop, full size (docs/RELIABILITY.md)
+soak:
+	$(PY) -m bench.soak
+	$(PY) -m bench.crash_loop
 
 lint:
 	$(PY) -m ruff check cosfast tests bench

@@ -34,6 +34,7 @@ from cosfast.transfer.download import DownloadError, DownloadOptions, download_o
 from cosfast.transfer.engine import EngineOptions, TransferEngine
 from cosfast.transfer.errors import ServerRefusedError, TransferError
 from cosfast.transfer.record import ObjectIdentity
+from cosfast.transfer.response import parse_decimal
 from cosfast.transfer.retry import RetryPolicy
 from cosfast.transport import configure_curl
 
@@ -89,19 +90,31 @@ def head_identity(client: Any, Bucket: str, key: str, headers: dict, params: dic
         raise CosServiceError("HEAD", {"code": "NotModified", "message": f"{key!r} is not modified: "
                                        "the download's conditions were not met, nothing was written",
                                        "requestid": exchange.header("x-cos-request-id")}, 304)
-    info = dict(exchange.headers)
-    lower = {name.lower(): value for name, value in info.items()}
+    if 300 <= exchange.status < 400:
+        # A redirect the facade did not follow (AllowRedirects off, or not to another host):
+        # its headers describe no object, so nothing may be pinned from them.
+        raise CosClientError(f"HEAD of {key!r} answered {exchange.status} with Location "
+                             f"{exchange.header('Location')!r}; the redirect was not followed and "
+                             "nothing was downloaded")
+    return identity_from_head(Bucket, key, params.get("versionId"), exchange.headers)
+
+
+def identity_from_head(bucket: str, key: str, version_id: Optional[str], headers: dict) -> ObjectIdentity:
+    """The object identity a download pins, from its HEAD's headers (any spelling of the names);
+    CosClientError if they cannot pin one version (no ETag, no usable Content-Length)."""
+    lower = {name.lower(): value for name, value in headers.items()}
     length = lower.get("content-length")
-    if length is None or not str(length).isdigit():
+    size = parse_decimal(length)
+    if size is None:
         raise CosClientError(f"HEAD of {key!r} gave no usable Content-Length ({length!r})")
     etag = lower.get("etag")
     if not etag:
         raise CosClientError(f"HEAD of {key!r} gave no ETag: the download could not be pinned to one "
                              "version of the object")
     return ObjectIdentity(
-        bucket=Bucket, key=key,
-        version_id=params.get("versionId") or lower.get("x-cos-version-id"),
-        etag=etag, size=int(length), last_modified=lower.get("last-modified"),
+        bucket=bucket, key=key,
+        version_id=version_id or lower.get("x-cos-version-id"),
+        etag=etag, size=size, last_modified=lower.get("last-modified"),
         crc64=lower.get("x-cos-hash-crc64ecma"),
     )
 

@@ -27,7 +27,9 @@ def _text(headers: Mapping, body: bytes) -> str:
             charset = value.strip('"')
     try:
         return body.decode(charset, errors="replace")
-    except LookupError:
+    except (LookupError, ValueError):
+        # Not a text codec ("hex"), or one without a "replace" mode ("idna"): a server's odd
+        # charset must not turn its error into a crash.
         return body.decode("utf-8", errors="replace")
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cosfast.cos_exception import CosClientError
+from cosfast.transfer.response import parse_decimal
 
 __all__ = ["MAPLIST", "mapped", "split_object_kwargs", "check_download_headers",
            "TRAFFIC_LIMIT_MIN", "TRAFFIC_LIMIT_MAX"]
@@ -70,7 +71,7 @@ MAPLIST = {
 TRAFFIC_LIMIT_MIN = 819200
 TRAFFIC_LIMIT_MAX = 838860800
 
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 
 
 def mapped(kwargs: Mapping) -> dict:
@@ -127,9 +128,10 @@ def check_traffic_limit(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (str, bytes, int)):
         raise CosClientError(f"TrafficLimit must be an integer (bit/s), got {type(value).__name__}")
     text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-    if not text.strip().isdigit():
+    bits = parse_decimal(text)
+    if bits is None:
         raise CosClientError(f"TrafficLimit {value!r} is not an integer number of bit/s")
-    if not TRAFFIC_LIMIT_MIN <= int(text) <= TRAFFIC_LIMIT_MAX:
+    if not TRAFFIC_LIMIT_MIN <= bits <= TRAFFIC_LIMIT_MAX:
         raise CosClientError(
             f"TrafficLimit {text} bit/s is outside COS's range "
             f"{TRAFFIC_LIMIT_MIN}..{TRAFFIC_LIMIT_MAX}"

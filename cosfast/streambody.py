@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, Callable, Iterator, Optional
 from cosfast import partwriter
 from cosfast.cos_exception import CosClientError, CosServiceError
 from cosfast.crc64 import crc64
+from cosfast.transfer.response import parse_decimal
 from cosfast.transfer.retry import RetryPolicy
 from cosfast.transport import ConnectionFailure, Exchange, read_up_to
 
@@ -36,7 +37,7 @@ __all__ = ["StreamBody"]
 
 logger = logging.getLogger(__name__)
 
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_CONTENT_RANGE = re.compile(r"^bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)$")
 # Chunk size of get_stream_to_file's decoded/unknown-length path and of iteration.
 _COPY_CHUNK = 1024 * 1024
 
@@ -119,9 +120,9 @@ class StreamBody:
         self._read_len = 0
         self._use_chunked = False
         header = exchange.header
-        length = header("Content-Length")
-        if length is not None and length.strip().isdigit():
-            self._content_len = int(length)
+        length = parse_decimal(header("Content-Length"))
+        if length is not None:
+            self._content_len = length
         elif (header("Transfer-Encoding") or "").lower() == "chunked":
             self._content_len = 0
             self._use_chunked = True

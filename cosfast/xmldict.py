@@ -89,7 +89,7 @@ def xml_to_dict(data: Union[bytes, str]) -> dict:
     """The SDK's ``xml_to_dict`` result for a COS response document."""
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as exc:
+    except (ET.ParseError, ValueError) as exc:  # ValueError: a str that is not encodable text
         raise CosClientError(f"COS returned a response that is not valid XML: {exc}") from None
     return _node_dict(root)
 
@@ -109,13 +109,14 @@ def format_dict(data: Any, keys: list) -> Any:
 
 
 def decode_result(data: dict, keys: list, nested: list) -> dict:
-    """URL-decode the fields COS encodes with encoding-type=url (the SDK's decode_result)."""
+    """URL-decode the fields COS encodes with encoding-type=url (the SDK's decode_result).
+    Only text is decoded: a field a malformed document filled with elements is left as parsed."""
     for key in keys:
-        if data.get(key):
+        if isinstance(data.get(key), str):
             data[key] = unquote(data[key])
     for outer, inner in nested:
         for item in data.get(outer, ()):
-            if isinstance(item, dict) and item.get(inner):
+            if isinstance(item, dict) and isinstance(item.get(inner), str):
                 item[inner] = unquote(item[inner])
     return data
 

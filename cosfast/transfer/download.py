@@ -30,6 +30,8 @@ logger = logging.getLogger("cosfast.download")
 
 # Names longer than this get a hashed temp name, so ".<name>.cosfast.tmp" stays under NAME_MAX.
 _MAX_PLAIN_NAME = 200
+# Times to retry taking the destination lock when its file was replaced under us.
+_LOCK_ATTEMPTS = 100
 
 
 class DownloadError(Exception):
@@ -102,22 +104,32 @@ class _DestinationLock:
         self._fd: Optional[int] = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        for _attempt in range(_LOCK_ATTEMPTS):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise DownloadLockedError(
+                    f"another download to {self.path[:-len('.lock')]!r} is running (lock {self.path!r} is held)"
+                ) from None
+            # The holder unlinks the lock file before releasing it. If it did so between our open
+            # and our flock, we hold a lock on a file that no longer has the name, and a third
+            # download can lock a new file under that name: only a lock on the file the name
+            # still points to counts.
+            if _same_file(fd, self.path):
+                self._fd = fd
+                return
             os.close(fd)
-            raise DownloadLockedError(
-                f"another download to {self.path[:-len('.lock')]!r} is running (lock {self.path!r} is held)"
-            ) from None
-        self._fd = fd
+        raise DownloadLockedError(f"the lock {self.path!r} kept changing hands; another download to "
+                                  f"{self.path[:-len('.lock')]!r} is running")
 
     def release(self) -> None:
         """Idempotent; only a held lock's file is removed."""
         if self._fd is None:
             return
-        # Unlink before unlocking: a waiter that opened the old inode gets the lock on a file that
-        # no longer has a name, so it must re-check; downloads use LOCK_NB and fail fast instead.
+        # Unlink before unlocking, so that a download that opened this file before the unlink
+        # sees (by _same_file) that its lock does not count.
         _unlink_quietly(self.path)
         os.close(self._fd)
         self._fd = None
@@ -146,12 +158,7 @@ class _TempFileLock:
                 os.close(fd)
                 raise DownloadLockedError(f"another download to {self._dest!r} is running "
                                           f"(it holds {self.path!r})") from None
-            try:
-                current = os.stat(self.path)
-            except FileNotFoundError:
-                current = None
-            held = os.fstat(fd)
-            if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+            if _same_file(fd, self.path):
                 self._fd = fd
                 return
             os.close(fd)
@@ -162,6 +169,14 @@ class _TempFileLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 class _RecordKeeper:

@@ -25,7 +25,7 @@ from cosfast.transfer.errors import (
     TransferError,
 )
 from cosfast.transfer.plan import Part
-from cosfast.transfer.response import HeaderParser, parse_content_range
+from cosfast.transfer.response import HeaderParser, parse_content_range, parse_decimal
 from cosfast.transfer.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 # libcurl's largest receive buffer is 10 MiB; 1 MiB keeps the write callback rare (one Python
@@ -156,7 +156,7 @@ class _Attempt:
             if head.status != 200:
                 return False
             length = head.get("Content-Length")
-            if length is None or not length.isdigit() or int(length) != job.object_size:
+            if parse_decimal(length) != job.object_size:
                 self.violation = ProtocolViolationError(
                     f"GET answered with Content-Length {length!r}, the object has {job.object_size} bytes",
                     status=head.status, headers=dict(head.headers))
@@ -176,7 +176,7 @@ class _Attempt:
                 f"Content-Range {head.get('Content-Range')!r}", status=206, headers=dict(head.headers))
             return False
         length = head.get("Content-Length")
-        if length is not None and (not length.isdigit() or int(length) != expected_len):
+        if length is not None and parse_decimal(length) != expected_len:
             self.violation = ProtocolViolationError(
                 f"asked for {expected_len} bytes ({self.range_asked}), Content-Length says {length}",
                 status=206, headers=dict(head.headers))

@@ -67,15 +67,19 @@ class ResumeRecord:
             identity = ObjectIdentity(**doc["identity"])
             parts = {int(i): (int(length), int(crc)) for i, length, crc in doc["parts"]}
             record = cls(identity, int(doc["part_size"]), str(doc["temp_path"]), parts)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptRecordError(f"resume record is malformed: {exc}") from None
+        # OverflowError: int(1e400); RecursionError: JSON nested deeper than the parser goes.
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+            raise CorruptRecordError(f"resume record is malformed: {type(exc).__name__}: {exc}") from None
         if record.part_size <= 0 or any(length <= 0 or crc < 0 for length, crc in parts.values()):
             raise CorruptRecordError("resume record holds impossible sizes")
         return record
 
     def save(self, path: str, *, durable: bool = False) -> None:
-        """Atomically replaces the record at ``path`` (fsynced first when ``durable``)."""
-        tmp = f"{path}.{os.getpid()}.tmp"
+        """Atomically replaces the record at ``path`` (fsynced first when ``durable``). The caller
+        holds the destination's lock, so one process at a time saves; the temp name is fixed so
+        that a temp left by a save that was killed is taken over by the next save, not left
+        beside the record forever."""
+        tmp = f"{path}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             data = self.to_bytes()

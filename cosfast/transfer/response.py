@@ -4,7 +4,19 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Optional, Union
 
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+# ASCII digits only: str.isdigit() and a Unicode \d also accept "²" or "٣", which int()
+# refuses or reads as a number no server meant.
+_CONTENT_RANGE = re.compile(r"^bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)$")
+_DECIMAL = re.compile(r"[0-9]+")
+
+
+def parse_decimal(value: str | None) -> int | None:
+    """A header value that is a non-negative decimal number (surrounding spaces allowed);
+    None if absent or anything else."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if _DECIMAL.fullmatch(value) else None
 
 
 class HeaderParser:
@@ -28,7 +40,7 @@ class HeaderParser:
         text = text.rstrip("\r\n")
         if text.startswith("HTTP/"):
             parts = text.split(" ", 2)
-            self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            self.status = (parse_decimal(parts[1]) if len(parts) > 1 else None) or 0
             self.reason = parts[2] if len(parts) > 2 else ""
             self.headers = {}
             self._names = {}
