@@ -116,6 +116,12 @@ class Emulator:
             loop.run_forever()
         finally:
             loop.run_until_complete(self._runner.cleanup())
+            # Handlers still stalled or pacing a body after the grace period: end them here, so
+            # none is left pending (and reported as destroyed) when the loop goes away.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     async def _start_site(self) -> None:

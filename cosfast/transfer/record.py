@@ -75,10 +75,10 @@ class ResumeRecord:
         return record
 
     def save(self, path: str, *, durable: bool = False) -> None:
-        """Atomically replaces the record at ``path`` (fsynced first when ``durable``). The
-        caller holds the destination's lock, so one process at a time saves; the temp name is
-        fixed so that a temp left by a save that was killed is taken over by the next save, not
-        left beside the record forever."""
+        """Atomically replaces the record at ``path`` (fsynced first when ``durable``). The caller
+        holds the destination's lock, so one process at a time saves; the temp name is fixed so
+        that a temp left by a save that was killed is taken over by the next save, not left
+        beside the record forever."""
         tmp = f"{path}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
