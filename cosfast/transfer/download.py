@@ -135,18 +135,6 @@ class _DestinationLock:
         self._fd = None
 
 
-<<<<<<< HEAD
-def _same_file(fd: int, path: str) -> bool:
-    try:
-        named = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
-
-
-=======
->>>>>>> main
 class _TempFileLock:
     """For single-GET downloads: the flock is taken on the temp file itself, so no lock file is
     created and deleted per object (in a batch of small objects that costs more CPU than the
@@ -181,8 +169,6 @@ class _TempFileLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-<<<<<<< HEAD
-=======
 
 def _same_file(fd: int, path: str) -> bool:
     try:
@@ -191,7 +177,6 @@ def _same_file(fd: int, path: str) -> bool:
         return False
     held = os.fstat(fd)
     return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
->>>>>>> main
 
 
 class _RecordKeeper:
