@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, Callable, Iterator, Optional
 from cosfast import partwriter
 from cosfast.cos_exception import CosClientError, CosServiceError
 from cosfast.crc64 import crc64
+from cosfast.transfer.localfs import unlink_quietly
 from cosfast.transfer.response import parse_decimal
 from cosfast.transfer.retry import RetryPolicy
 from cosfast.transport import ConnectionFailure, Exchange, read_up_to
@@ -100,13 +101,6 @@ def _decoder_for(encoding: Optional[str]) -> Any:
     if name == "deflate":
         return _DeflateDecoder()
     return None
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 class StreamBody:
@@ -292,7 +286,7 @@ class StreamBody:
                 os.replace(tmp_name, file_name)
         except BaseException:
             self.close()
-            _remove_quietly(tmp_name)
+            unlink_quietly(tmp_name)
             raise
 
     def _check_crc(self, crc: int, file_name: str) -> None:

@@ -8,7 +8,6 @@ never published.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import fcntl
 import hashlib
 import logging
@@ -25,6 +24,7 @@ from cosfast.transfer.engine import EngineOptions, RangeJob, RequestBuilder, Tra
 from cosfast.transfer.errors import ObjectChangedError, TransferError
 from cosfast.transfer.plan import MIB, Part, choose_part_size, split
 from cosfast.transfer.record import CorruptRecordError, ObjectIdentity, ResumeRecord
+from cosfast.transfer.localfs import unlink_quietly
 
 logger = logging.getLogger("cosfast.download")
 
@@ -130,7 +130,7 @@ class _DestinationLock:
             return
         # Unlink before unlocking, so that a download that opened this file before the unlink
         # sees (by _same_file) that its lock does not count.
-        _unlink_quietly(self.path)
+        unlink_quietly(self.path)
         os.close(self._fd)
         self._fd = None
 
@@ -358,7 +358,7 @@ class ObjectTransfer:
             self.abandon(exc)
             return
         if self.multipart:
-            _unlink_quietly(self.paths.record)
+            unlink_quietly(self.paths.record)
         self._lock.release()
         self._settle(None)
 
@@ -373,9 +373,9 @@ class ObjectTransfer:
                     keep_for_resume = False
             self._temp.close()
         if not keep_for_resume:
-            _unlink_quietly(self.paths.temp)
+            unlink_quietly(self.paths.temp)
             if self.multipart:
-                _unlink_quietly(self.paths.record)
+                unlink_quietly(self.paths.record)
         self._lock.release()
 
     def _settle(self, error: Optional[BaseException]) -> None:
@@ -447,8 +447,8 @@ def _usable_record(paths: LocalPaths, identity: ObjectIdentity, part_size: int) 
 
 
 def _discard(paths: LocalPaths) -> None:
-    _unlink_quietly(paths.record)
-    _unlink_quietly(paths.temp)
+    unlink_quietly(paths.record)
+    unlink_quietly(paths.temp)
 
 
 def _verify_crc(identity: ObjectIdentity, expected: Optional[str], parts: list[Part],
@@ -486,13 +486,3 @@ def _progress_reporter(callback: Optional[Callable[[int, int], None]], total: in
         callback(consumed, total)
 
     return report
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        if exc.errno != errno.ENOENT:
-            logger.warning("could not remove %s: %s", path, exc)

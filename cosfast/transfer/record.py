@@ -13,6 +13,8 @@ from typing import Optional
 
 import xxhash
 
+from cosfast.transfer.localfs import unlink_quietly
+
 MAGIC = "cosfast-resume"
 FORMAT_VERSION = 1
 
@@ -93,7 +95,7 @@ class ResumeRecord:
         try:
             os.replace(tmp, path)
         except BaseException:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise
 
     @classmethod
@@ -105,10 +107,3 @@ class ResumeRecord:
         except FileNotFoundError:
             return None
         return cls.from_bytes(raw)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
