@@ -35,7 +35,6 @@ from cosfast.transfer.engine import EngineOptions, TransferEngine
 from cosfast.transfer.errors import ServerRefusedError, TransferError
 from cosfast.transfer.record import ObjectIdentity
 from cosfast.transfer.response import parse_decimal
-from cosfast.transfer.retry import RetryPolicy
 from cosfast.transport import configure_curl
 
 # Conditions the caller puts on the download are checked once, by the HEAD; the parts are then

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 import certifi
