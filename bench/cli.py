@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
                         f"small default {format_size(DEFAULTS['small'][1])})")
     p.add_argument("--count", type=int, help="objects in the small suite (default 2000)")
     p.add_argument("--rounds", type=int, default=None, help="rounds of every contender (default 5)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed runs before round 1, of the first contender (default 1, 0 with --quick): "
+                        "the first download after seeding pays for page-cache pages the VM never "
+                        "touched, which would penalise whoever goes first")
     p.add_argument("--quick", action="store_true",
                    help="a smoke test of the harness: tiny objects, 1 round, a few seconds")
     p.add_argument("--server", choices=("emulator", "nginx", "external"), default=None,
@@ -68,13 +72,17 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> SuiteOptions:
     if args.suite == "big" and count != 1:
         raise ValueError("the big suite downloads one object; use --suite small for --count")
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 5)
+    warmup = args.warmup if args.warmup is not None else (0 if args.quick else 1)
+    if warmup < 0:
+        raise ValueError(f"--warmup must be at least 0, got {warmup}")
     server = args.server or ("external" if args.endpoint_url else "emulator")
     for name, value in (("--count", count), ("--rounds", rounds), ("--concurrency", args.concurrency)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     only = tuple(n.strip() for n in args.contenders.split(",") if n.strip()) if args.contenders else None
     return SuiteOptions(
-        suite=args.suite, count=count, object_size=args.size or size, rounds=rounds, server=server,
+        suite=args.suite, count=count, object_size=args.size or size, rounds=rounds, warmup=warmup,
+        server=server,
         endpoint_url=args.endpoint_url, dest=args.dest, only=only, baseline=args.baseline,
         concurrency=args.concurrency, timeout=args.timeout, work_dir=args.work_dir, out_dir=args.out,
         bucket=args.bucket, chart=not args.no_chart, command="cosfast bench " + shlex.join(argv),

@@ -34,6 +34,7 @@ class SuiteOptions:
     count: int
     object_size: int
     rounds: int
+    warmup: int  # untimed runs of the first contender before round 1
     server: str  # "emulator" | "nginx" | "external"
     endpoint_url: str | None
     dest: str  # "disk" | "tmpfs" | a folder path
@@ -108,6 +109,9 @@ class _Stage:
 
 def _rounds(options: SuiteOptions, chosen: list[Contender], stage: _Stage, jsonl: Path,
             say: Callable[[str], None]) -> list[RunRecord]:
+    for _ in range(options.warmup):
+        warm = _run_once(options, chosen[0], stage, -1, 0)
+        say(f"warm-up {warm.contender} (not counted): " + ("ok" if warm.ok else warm.error))
     records = []
     for rnd in range(options.rounds):
         order = chosen if rnd % 2 == 0 else chosen[::-1]  # A B C, C B A, ...

@@ -23,11 +23,17 @@ cdef extern from "crc64.h":
     const char *cosfast_crc64_impl_name()
     int cosfast_crc64_select(const char *name)
 
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_mutex_t:
+        pass
+    int pthread_mutex_init(pthread_mutex_t *mutex, const void *attr)
+    int pthread_mutex_destroy(pthread_mutex_t *mutex)
+
 cdef extern from "partwriter.h":
     int cosfast_pw_open(const char *path, int create, int *created) nogil
     int cosfast_pw_set_size(int fd, uint64_t size, int preallocate) nogil
-    int cosfast_pw_write(int fd, const unsigned char *buf, size_t len, uint64_t offset,
-                         uint64_t *crc, size_t *done) nogil
+    int cosfast_pw_write(int fd, pthread_mutex_t *serialize, const unsigned char *buf, size_t len,
+                         uint64_t offset, uint64_t *crc, size_t *done) nogil
     int cosfast_pw_fdatasync(int fd) nogil
     int cosfast_pw_fsync(int fd) nogil
     int cosfast_pw_close(int fd) nogil
@@ -59,10 +65,13 @@ cdef class TempFile:
     cdef int _fd
     cdef bint _closed
     cdef Py_ssize_t _users  # system calls running on _fd with the GIL released
+    # Serializes the sinks' pwrites into this file (see cosfast_pw_write).
+    cdef pthread_mutex_t _write_lock
 
     def __cinit__(self):
         self._fd = -1
         self._closed = True
+        pthread_mutex_init(&self._write_lock, NULL)
 
     def __init__(self, path, size, *, bint preallocate=True, bint create=True):
         if self._fd >= 0:
@@ -93,6 +102,7 @@ cdef class TempFile:
         # No sink can be writing: every sink holds a reference to this object.
         if self._fd >= 0:
             cosfast_pw_close(self._fd)
+        pthread_mutex_destroy(&self._write_lock)
 
     @property
     def fd(self):
@@ -314,14 +324,15 @@ cdef class PartSink:
         cdef uint64_t crc
         cdef size_t done = 0
         cdef int fd, rc
-        fd = self.tempfile._acquire()
+        cdef TempFile tempfile = self.tempfile
+        fd = tempfile._acquire()
         if fd < 0:
             self.error = os_error(EBADF, self.tempfile.path)
             return -1
         self._busy = True
         crc = self._crc
         with nogil:
-            rc = cosfast_pw_write(fd, buf, n, self._offset + self._flushed, &crc, &done)
+            rc = cosfast_pw_write(fd, &tempfile._write_lock, buf, n, self._offset + self._flushed, &crc, &done)
         self._busy = False
         self.tempfile._release()
         self._flushed += done

@@ -21,7 +21,7 @@ Options (keyword-only):
 - ``progress_callback(consumed_bytes, total_bytes)``: overall; ``total`` grows while the listing
   runs. ``object_callback(result)``: a cosfast.transfer.batch.ObjectResult per listed key (key,
   path, status 'downloaded' / 'skipped' / 'failed' / 'folder', size, error). Both are called from
-  the calling thread.
+  the calling thread or one of the engine's lane threads, one call at a time (never concurrently).
 - ``Kwargs``: TrafficLimit, SSE-C headers and Response* overrides, sent for every object.
   Conditions (IfMatch, IfModifiedSince, ...), Range and VersionId name one object and are refused.
 

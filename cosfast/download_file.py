@@ -16,8 +16,9 @@ Decisions where the SDK is silent or faulty (documented in README):
 - when a multi-part download fails on the network after its retries, the temp file and resume
   record stay so that calling ``download_file`` again fetches only the missing parts (the SDK's
   documented retry loop); every other failure removes them;
-- ``progress_callback(consumed_bytes, total_bytes)`` is called from the thread that called
-  ``download_file``, as bytes land (at most every 0.1 s), monotonic, ending at total.
+- ``progress_callback(consumed_bytes, total_bytes)`` is called as bytes land (at most every 0.1 s
+  per engine lane), monotonic, ending at total; from the thread that called ``download_file`` or
+  one of the engine's lane threads, one call at a time (never concurrently).
 """
 from __future__ import annotations
 

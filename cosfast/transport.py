@@ -25,7 +25,7 @@ import pycurl
 
 from cosfast.cos_exception import CosClientError
 from cosfast.request import PreparedRequest
-from cosfast.transfer.engine import RETRYABLE_CURL_ERRORS
+from cosfast.transfer.attempt import RETRYABLE_CURL_ERRORS
 from cosfast.transfer.response import HeaderParser, parse_header_lines
 from cosfast.transfer.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 

@@ -91,8 +91,8 @@ int cosfast_pw_set_size(int fd, uint64_t size, int preallocate) {
     return truncate_to(fd, size);
 }
 
-int cosfast_pw_write(int fd, const unsigned char *buf, size_t len, uint64_t offset,
-                     uint64_t *crc, size_t *done) {
+int cosfast_pw_write(int fd, pthread_mutex_t *serialize, const unsigned char *buf, size_t len,
+                     uint64_t offset, uint64_t *crc, size_t *done) {
     size_t total = 0;
     uint64_t c = *crc;
     int err = 0;
@@ -100,11 +100,16 @@ int cosfast_pw_write(int fd, const unsigned char *buf, size_t len, uint64_t offs
         size_t want = len - total;
         if (want > PW_SLICE)
             want = PW_SLICE;
+        if (serialize)
+            pthread_mutex_lock(serialize);
         ssize_t n = pwrite(fd, buf + total, want, (off_t)(offset + total));
+        int write_errno = errno;
+        if (serialize)
+            pthread_mutex_unlock(serialize);
         if (n < 0) {
-            if (errno == EINTR)
+            if (write_errno == EINTR)
                 continue;
-            err = errno;
+            err = write_errno;
             break;
         }
         if (n == 0) { /* no progress and no errno: never loop forever on it */

@@ -7,6 +7,7 @@
 #ifndef COSFAST_PARTWRITER_H
 #define COSFAST_PARTWRITER_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,9 +28,14 @@ int cosfast_pw_set_size(int fd, uint64_t size, int preallocate);
 /* Writes all `len` bytes of `buf` at `offset` (short writes continued, EINTR retried) and
  * feeds the same bytes to the CRC while they are still in cache. On return *done holds how
  * many bytes reached the file and *crc the CRC continued over exactly those bytes, also when
- * the write failed part way. Returns 0 or -errno. */
-int cosfast_pw_write(int fd, const unsigned char *buf, size_t len, uint64_t offset,
-                     uint64_t *crc, size_t *done);
+ * the write failed part way. Returns 0 or -errno.
+ *
+ * `serialize` (may be NULL) is held around each pwrite, not around the CRC. Buffered writes to
+ * one file take the inode's lock exclusively, and a second writer waits for it by spinning on
+ * its CPU: threads writing parts of the same file queue on this mutex instead, asleep, leaving
+ * the CPU to the thread that receives the next bytes. */
+int cosfast_pw_write(int fd, pthread_mutex_t *serialize, const unsigned char *buf, size_t len,
+                     uint64_t offset, uint64_t *crc, size_t *done);
 
 /* fdatasync / fsync, retried on EINTR. Return 0 or -errno. */
 int cosfast_pw_fdatasync(int fd);

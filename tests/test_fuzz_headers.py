@@ -17,7 +17,8 @@ from cosfast.cos_exception import CosClientError
 from cosfast.crc64 import crc64
 from cosfast.download_file import identity_from_head
 from cosfast.transfer.download import CrcMismatchError, _verify_crc
-from cosfast.transfer.engine import RangeJob, _Attempt
+from cosfast.transfer.attempt import Attempt
+from cosfast.transfer.engine import RangeJob
 from cosfast.transfer.errors import ProtocolViolationError
 from cosfast.transfer.plan import Part
 from cosfast.transfer.record import ObjectIdentity
@@ -126,7 +127,7 @@ def test_a_body_is_accepted_only_if_it_is_exactly_the_range_asked(temp_file, par
     sink = partwriter.PartSink(temp_file, offset, length)
     job = RangeJob(part=Part(part, offset, length), object_size=1000, sink=sink,
                    build_request=lambda extra: ("", []), owner=None, whole_object=part == 0)
-    attempt = _Attempt(job, job.range_header())
+    attempt = Attempt(job, job.range_header())
     lines = [f"HTTP/1.1 {status} X\r\n".encode()] + [f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items()]
     for line in lines + [b"\r\n"]:
         assert attempt.on_header(line) in (None, -1)

@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 from cosfast.transfer.plan import MIB, choose_part_size, split
 from cosfast.transfer.record import CorruptRecordError, ObjectIdentity, ResumeRecord
-from cosfast.transfer.response import HeaderParser, parse_content_range
+from cosfast.transfer.response import parse_content_range
 from cosfast.transfer.retry import RetryPolicy, parse_retry_after
 
 IDENTITY = ObjectIdentity(bucket="b-1250000000", key="dir/obj", version_id=None, etag='"abc"',

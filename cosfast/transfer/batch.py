@@ -1,10 +1,11 @@
 """Many objects at once: every object under a COS prefix into a local folder.
 
 The flow: a background thread pages through the listing (List Objects v1, marker) into a bounded
-queue; the calling thread turns each listed object into its jobs (one whole-object GET for small
-objects, ranged parts for large ones, as ``download_file`` decides) and feeds them lazily to ONE
-TransferEngine, so all objects share its kept-alive connections and its one cap on concurrent
-transfers, and the first downloads run while later pages are still being listed. Each object is
+queue; the engine's lanes (the calling thread and, on several cores, lane threads), one at a
+time, turn each listed object into its jobs (one whole-object GET for small objects, ranged
+parts for large ones, as ``download_file`` decides), pulled lazily by ONE TransferEngine, so
+all objects share its kept-alive connections and its one cap on concurrent transfers, and the
+first downloads run while later pages are still being listed. Each object is
 verified and renamed into place like ``download_file`` (ObjectTransfer); a failed object is
 reported and the others go on.
 
@@ -104,7 +105,8 @@ class BatchOptions:
     folder part (the local relative path); ``*`` also matches ``/``. A key is taken if it matches
     some include (or there are none) and no exclude. ``progress_callback(consumed, total)`` gets
     overall bytes (``total`` grows while the listing runs); ``object_callback(ObjectResult)`` is
-    called once per listed key. Both are called from the thread that runs download_prefix."""
+    called once per listed key. Both are called from the engine's lanes (the thread that runs
+    download_prefix, or a lane thread), one call at a time."""
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -194,7 +196,8 @@ class _Lister(threading.Thread):
 
 
 class _Batch:
-    """The state of one download_prefix run; lives in the calling thread."""
+    """The state of one download_prefix run. The engine calls into it (job source, owners'
+    settlement, progress, ticks) under its one lock, so no two lanes are ever inside at once."""
 
     def __init__(self, *, bucket: str, prefix: str, local_dir: str, request_for: RequestFor,
                  options: BatchOptions, lister: _Lister) -> None:

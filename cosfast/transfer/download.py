@@ -230,7 +230,8 @@ class ObjectTransfer:
     jobs still to run. The transfer owns those jobs: the engine reports each part to it. When the
     last part lands it verifies, publishes (rename onto the destination, with ``mtime`` set if
     given) and settles with ``error = None``; on the first final failure it cleans up and settles
-    with the error. Either way ``on_settled(self)`` is called once, from the engine's thread.
+    with the error. Either way ``on_settled(self)`` is called once, from an engine lane, under the
+    engine's lock.
     Work that is interrupted (the engine run raised) must be ended with ``abandon(exc)``."""
 
     def __init__(self, identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,

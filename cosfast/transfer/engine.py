@@ -1,8 +1,16 @@
-"""The transfer engine: one pycurl CurlMulti driving many ranged GETs straight into PartSinks.
+"""The transfer engine: pycurl CurlMulti loops driving many ranged GETs straight into PartSinks.
 
-Everything runs in the calling thread: libcurl does the socket work inside ``perform()``, and
-each body chunk goes from libcurl's buffer through the PartSink's ``pwrite`` (GIL released) into
-the temp file. There is no per-chunk task object and no queue between network and disk.
+The engine has one or more *lanes*, each a CurlMulti with its own easy handles and kept-alive
+connections, run by one thread (lane 0 by the calling thread). libcurl does the socket work
+inside ``perform()`` with the GIL released, and each body chunk goes from libcurl's buffer
+through the PartSink's ``pwrite`` (GIL released) into the temp file: no per-chunk task object
+and no queue between network and disk. On a machine with several cores, receiving and writing
+(the kernel's socket copies and page-cache writes, which dominate the CPU of a download) are
+spread over the lanes' threads; one lane alone keeps one core busy and no more.
+
+All lanes pull jobs from one shared source, and everything that touches shared state (the
+source, the jobs' owners, the progress and tick callbacks) runs under one lock: owners and
+callbacks are never called concurrently, so they need no locking of their own.
 
 The engine knows nothing about COS or the SDK: a job carries a ``build_request`` callable that
 returns the URL and the (signed) header lines for the range it is asked for.
@@ -11,42 +19,27 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional, Protocol
 
 import pycurl
 
-from cosfast.transfer.errors import (
-    ObjectChangedError,
-    ProtocolViolationError,
-    RetryableTransferError,
-    ServerRefusedError,
-    TransferError,
-)
+from cosfast.transfer.attempt import Attempt, outcome
+from cosfast.transfer.errors import TransferError
 from cosfast.transfer.plan import Part
-from cosfast.transfer.response import HeaderParser, parse_content_range, parse_decimal
-from cosfast.transfer.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from cosfast.transfer.response import HeaderParser
+from cosfast.transfer.retry import RetryPolicy
 
 # libcurl's largest receive buffer is 10 MiB; 1 MiB keeps the write callback rare (one Python
 # call per MiB at best) without holding much memory per connection.
 DEFAULT_BUFFER_SIZE = 1024 * 1024
-# Error bodies are small XML documents; keep at most this much of one.
-MAX_ERROR_BODY = 64 * 1024
-
-# libcurl errors that say the network, not the request, failed: worth retrying.
-RETRYABLE_CURL_ERRORS = frozenset({
-    pycurl.E_COULDNT_CONNECT,
-    pycurl.E_COULDNT_RESOLVE_HOST,
-    pycurl.E_OPERATION_TIMEDOUT,
-    pycurl.E_PARTIAL_FILE,
-    pycurl.E_RECV_ERROR,
-    pycurl.E_SEND_ERROR,
-    pycurl.E_GOT_NOTHING,
-    pycurl.E_SSL_CONNECT_ERROR,
-    getattr(pycurl, "E_HTTP2", 16),
-    getattr(pycurl, "E_HTTP2_STREAM", 92),
-})
+# More lanes than this buys nothing: two already keep a 25 Gbit/s link's worth of copies going.
+MAX_AUTO_LANES = 4
+# How long an idle lane waits before asking a source that said "nothing yet" again.
+_IDLE_POLL_SECONDS = 0.005
 
 RequestBuilder = Callable[[dict], "tuple[str, list[str]]"]
 
@@ -86,6 +79,21 @@ class EngineOptions:
     progress_interval: float = 0.1
     # Applies the client's TLS / proxy / user-agent options to a fresh handle.
     configure_curl: Optional[Callable[[pycurl.Curl], None]] = None
+    # Threads (each with its own CurlMulti) sharing the max_connections transfers; None: one per
+    # CPU core this process may use, at most MAX_AUTO_LANES and never more than max_connections.
+    lanes: Optional[int] = None
+
+    def lane_count(self) -> int:
+        if self.lanes is not None:
+            return max(1, min(self.lanes, self.max_connections))
+        return max(1, min(_usable_cpus(), MAX_AUTO_LANES, self.max_connections))
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 @dataclass(eq=False)
@@ -115,92 +123,58 @@ class RangeJob:
         return f"bytes={first}-{self.part.end - 1}"
 
 
-class _Attempt:
-    """State of one HTTP exchange for one job: the response head and where the body goes."""
+class _SharedRun:
+    """What the lanes of one ``run()`` share: the job source, the lock around every call into
+    shared code, and the stop flag set when any lane fails."""
 
-    __slots__ = ("job", "head", "range_asked", "accept_body", "error_body", "violation", "write")
+    def __init__(self, jobs: Iterable[RangeJob]) -> None:
+        self.lock = threading.RLock()
+        self.stop = threading.Event()
+        self._source: Iterator[Optional[RangeJob]] = iter(jobs)
+        self.exhausted = False
 
-    def __init__(self, job: RangeJob, range_asked: Optional[str]) -> None:
-        self.job = job
-        self.head = HeaderParser()
-        self.range_asked = range_asked
-        self.accept_body = False
-        self.error_body = bytearray()
-        self.violation: Optional[TransferError] = None
-        sink = job.sink
-
-        def write(chunk: bytes) -> Optional[int]:
-            if self.accept_body:
-                return sink(chunk)
-            if len(self.error_body) < MAX_ERROR_BODY:
-                self.error_body += chunk[: MAX_ERROR_BODY - len(self.error_body)]
+    def next_job(self) -> Optional[RangeJob]:
+        """The next job whose owner has not failed; None for "nothing ready now" (see
+        ``exhausted``)."""
+        with self.lock:
+            while not self.exhausted:
+                try:
+                    job = next(self._source)
+                except StopIteration:
+                    self.exhausted = True
+                    return None
+                if job is None:
+                    return None
+                if job.owner.failed is None:
+                    return job
             return None
 
-        self.write = write
+    def guarded(self, callback: Optional[Callable]) -> Optional[Callable]:
+        """``callback`` made to run under the shared lock."""
+        if callback is None:
+            return None
+        lock = self.lock
 
-    def on_header(self, line: bytes) -> Optional[int]:
-        self.head.feed(line)
-        if self.head.complete and not self.accept_body and self.violation is None:
-            self.accept_body = self._head_is_the_data_asked()
-            if self.violation is not None:
-                return -1  # abort: the body is not the bytes we asked for
-        return None
+        def call(*args: object) -> None:
+            with lock:
+                callback(*args)
 
-    def _head_is_the_data_asked(self) -> bool:
-        """True if the body that follows is exactly the bytes asked; sets ``violation`` when the
-        server answered with something else in a success status."""
-        job, head = self.job, self.head
-        first = job.part.offset + job.sink.written
-        expected_len = job.part.end - first
-        if self.range_asked is None:
-            if head.status != 200:
-                return False
-            length = head.get("Content-Length")
-            if parse_decimal(length) != job.object_size:
-                self.violation = ProtocolViolationError(
-                    f"GET answered with Content-Length {length!r}, the object has {job.object_size} bytes",
-                    status=head.status, headers=dict(head.headers))
-            return self.violation is None
-        if head.status == 200:
-            self.violation = ProtocolViolationError(
-                f"ranged GET ({self.range_asked}) answered with 200 and the whole object instead of 206",
-                status=200, headers=dict(head.headers))
-            return False
-        if head.status != 206:
-            return False
-        crange = parse_content_range(head.get("Content-Range"))
-        wanted = (first, job.part.end - 1, job.object_size)
-        if crange != wanted:
-            self.violation = ProtocolViolationError(
-                f"asked for {self.range_asked} of {job.object_size} bytes, the server sent "
-                f"Content-Range {head.get('Content-Range')!r}", status=206, headers=dict(head.headers))
-            return False
-        length = head.get("Content-Length")
-        if length is not None and parse_decimal(length) != expected_len:
-            self.violation = ProtocolViolationError(
-                f"asked for {expected_len} bytes ({self.range_asked}), Content-Length says {length}",
-                status=206, headers=dict(head.headers))
-            return False
-        return True
+        return call
 
 
-class TransferEngine:
-    """Runs RangeJobs with at most ``max_connections`` transfers at once over kept-alive
-    connections. Reusable: the multi handle and its easy handles (and so the connections) live
-    until ``close()``."""
+class _Lane:
+    """One CurlMulti with a bounded free-list of reused easy handles, and the loop that drives it.
+    Used by one thread at a time."""
 
-    def __init__(self, options: EngineOptions) -> None:
-        if options.max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
+    def __init__(self, options: EngineOptions, max_connections: int) -> None:
         self.options = options
+        self.limit = max_connections
         self._multi = pycurl.CurlMulti()
-        n = options.max_connections
-        self._multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, n)
-        self._multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, n)
-        self._multi.setopt(pycurl.M_MAXCONNECTS, n)
+        self._multi.setopt(pycurl.M_MAX_TOTAL_CONNECTIONS, max_connections)
+        self._multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, max_connections)
+        self._multi.setopt(pycurl.M_MAXCONNECTS, max_connections)
         self._free: list[pycurl.Curl] = []
         self._all_handles: list[pycurl.Curl] = []
-        self._closed = False
 
     # -- handles ---------------------------------------------------------------------------
 
@@ -223,88 +197,59 @@ class TransferEngine:
         return curl
 
     def close(self) -> None:
-        """Closes every handle and connection; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
         for curl in self._all_handles:
             curl.close()
         self._all_handles.clear()
         self._free.clear()
         self._multi.close()
 
-    def __enter__(self) -> "TransferEngine":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- the loop --------------------------------------------------------------------------
 
-    def run(self, jobs: Iterable[RangeJob], *, on_progress: Optional[Callable[[int], None]] = None,
-            on_tick: Optional[Callable[[], None]] = None) -> None:
-        """Runs every job to success or final failure, reporting each to its owner.
-
-        Jobs are taken from ``jobs`` lazily, in the order given (ascending offsets for one object),
-        so a generator can still be listing while the first transfers run. A source may yield
-        None to say "nothing ready yet" (the engine asks again within ``progress_interval``); it
-        should block instead when it knows no transfer of its is running or waiting to retry.
-        ``on_progress`` gets the number of new body bytes written since its last call;
-        ``on_tick`` is called about every ``progress_interval`` seconds even when no byte moves
-        (to save resume records while a connection stalls)."""
-        if self._closed:
-            raise RuntimeError("engine is closed")
-        source: Iterator[RangeJob] = iter(jobs)
-        exhausted = False
+    def run(self, shared: _SharedRun, on_progress: Optional[Callable[[int], None]],
+            on_tick: Optional[Callable[[], None]]) -> None:
+        """Runs jobs from ``shared`` until the source is exhausted and this lane's transfers and
+        retries are over, or until ``shared.stop`` is set. The callbacks are already guarded."""
         retry_heap: list[tuple[float, int, RangeJob]] = []  # (not_before, seq, job)
         seq = itertools.count()
-        active: dict[int, tuple[pycurl.Curl, _Attempt]] = {}
-        limit = self.options.max_connections
+        active: dict[int, tuple[pycurl.Curl, Attempt]] = {}
         progress = _ProgressMeter(on_progress, self.options.progress_interval)
         ticker = _Ticker(on_tick, self.options.progress_interval)
+        lock = shared.lock
 
-        def next_ready(now: float) -> Optional[RangeJob]:
-            nonlocal exhausted
-            if retry_heap and retry_heap[0][0] <= now:
-                return heapq.heappop(retry_heap)[2]
-            while not exhausted:
-                try:
-                    job = next(source)
-                except StopIteration:
-                    exhausted = True
-                    return None
-                if job is None:
-                    return None
-                if job.owner.failed is None:
-                    return job
-            return None
-
-        def fill() -> None:
-            now = time.monotonic()
-            while len(active) < limit:
-                job = next_ready(now)
-                if job is None:
-                    return
-                if job.owner.failed is not None:
-                    continue
-                curl, attempt = self._start(job)
+        def fill() -> bool:
+            """Starts jobs while there is room; False if the source had nothing ready."""
+            while len(active) < self.limit:
+                if retry_heap and retry_heap[0][0] <= time.monotonic():
+                    job = heapq.heappop(retry_heap)[2]
+                    if job.owner.failed is not None:
+                        continue
+                else:
+                    job = shared.next_job()
+                    if job is None:
+                        return False
+                with lock:  # build_request signs with the client's shared state
+                    curl, attempt = self._start(job)
                 active[id(curl)] = (curl, attempt)
                 progress.track(job.sink)
+            return True
 
         try:
-            while True:
-                fill()
+            while not shared.stop.is_set():
+                ready = fill()
                 if not active:
                     if retry_heap:
                         # Bounded, so a source that yielded None is asked again soon.
                         time.sleep(min(self.options.progress_interval,
                                        max(0.0, retry_heap[0][0] - time.monotonic())))
                         continue
-                    if exhausted:
+                    if shared.exhausted:
                         break
+                    if not ready:
+                        # Other lanes' objects are still being set up or listed: wait, don't spin.
+                        time.sleep(_IDLE_POLL_SECONDS)
                     continue
                 self._perform()
-                self._drain(active, retry_heap, seq, progress)
+                self._drain(active, retry_heap, seq, progress, lock)
                 self._cancel_failed_owners(active, progress)
                 progress.tick()
                 ticker.tick()
@@ -319,12 +264,12 @@ class TransferEngine:
                 self._release(curl)
             progress.finish()
 
-    def _start(self, job: RangeJob) -> tuple[pycurl.Curl, _Attempt]:
+    def _start(self, job: RangeJob) -> tuple[pycurl.Curl, Attempt]:
         curl = self._take_handle()
         range_asked = job.range_header()
         extra = {"Range": range_asked} if range_asked else {}
         url, header_lines = job.build_request(extra)
-        attempt = _Attempt(job, range_asked)
+        attempt = Attempt(job, range_asked)
         job.attempts += 1
         curl.setopt(pycurl.URL, url)
         curl.setopt(pycurl.HTTPHEADER, header_lines)
@@ -363,27 +308,30 @@ class TransferEngine:
                 self._release(curl)
                 progress.untrack(attempt.job.sink)
 
-    def _drain(self, active: dict, retry_heap: list, seq: Iterator[int], progress: "_ProgressMeter") -> None:
+    def _drain(self, active: dict, retry_heap: list, seq: Iterator[int], progress: "_ProgressMeter",
+               lock: threading.RLock) -> None:
         while True:
             queued, ok_list, err_list = self._multi.info_read()
             for curl in ok_list:
-                self._finish(curl, None, active, retry_heap, seq, progress)
+                self._finish(curl, None, active, retry_heap, seq, progress, lock)
             for curl, errno, errmsg in err_list:
-                self._finish(curl, (errno, errmsg), active, retry_heap, seq, progress)
+                self._finish(curl, (errno, errmsg), active, retry_heap, seq, progress, lock)
             if queued == 0:
                 return
 
     def _finish(self, curl: pycurl.Curl, curl_error: Optional[tuple[int, str]], active: dict,
-                retry_heap: list, seq: Iterator[int], progress: "_ProgressMeter") -> None:
+                retry_heap: list, seq: Iterator[int], progress: "_ProgressMeter",
+                lock: threading.RLock) -> None:
         _, attempt = active.pop(id(curl))
         self._multi.remove_handle(curl)
         self._release(curl)
         job = attempt.job
         progress.untrack(job.sink)
-        error = _outcome(attempt, curl_error)
+        error = outcome(attempt, curl_error)
         if error is None:
             job.response = attempt.head
-            job.owner.part_done(job)
+            with lock:
+                job.owner.part_done(job)
             return
         job.last_error = error
         if job.owner.failed is not None:
@@ -392,41 +340,90 @@ class TransferEngine:
             delay = self.options.retry.delay(job.attempts, error.retry_after)
             heapq.heappush(retry_heap, (time.monotonic() + delay, next(seq), job))
             return
-        job.owner.part_failed(job, error)
+        with lock:
+            job.owner.part_failed(job, error)
+
+
+class TransferEngine:
+    """Runs RangeJobs with at most ``max_connections`` transfers at once over kept-alive
+    connections, spread over ``options.lane_count()`` lanes. Reusable: the lanes (and so the
+    connections) live until ``close()``."""
+
+    def __init__(self, options: EngineOptions) -> None:
+        if options.max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.options = options
+        count = options.lane_count()
+        # The connection cap is shared out so that the lanes together never exceed it.
+        share, extra = divmod(options.max_connections, count)
+        self._lanes = [_Lane(options, share + (1 if i < extra else 0)) for i in range(count)]
+        self._closed = False
+
+    @property
+    def lanes(self) -> int:
+        return len(self._lanes)
+
+    def close(self) -> None:
+        """Closes every handle and connection; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for lane in self._lanes:
+            lane.close()
+
+    def __enter__(self) -> "TransferEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, jobs: Iterable[RangeJob], *, on_progress: Optional[Callable[[int], None]] = None,
+            on_tick: Optional[Callable[[], None]] = None) -> None:
+        """Runs every job to success or final failure, reporting each to its owner.
+
+        Jobs are taken from ``jobs`` lazily, in the order given (ascending offsets for one object),
+        so a generator can still be listing while the first transfers run. A source may yield
+        None to say "nothing ready yet" (the engine asks again soon); it should block instead
+        when it knows no transfer of its is running or waiting to retry. The source, the owners'
+        ``part_done``/``part_failed``, ``on_progress`` (the number of new body bytes written
+        since its last call) and ``on_tick`` (about every ``progress_interval`` seconds, even when
+        no byte moves, to save resume records while a connection stalls) are called one at a
+        time, from the lanes' threads (lane 0 is the calling thread). A list of jobs shorter than
+        the lane count uses fewer lanes."""
+        if self._closed:
+            raise RuntimeError("engine is closed")
+        shared = _SharedRun(jobs)
+        on_progress, on_tick = shared.guarded(on_progress), shared.guarded(on_tick)
+        lanes = self._lanes
+        if isinstance(jobs, (list, tuple)):
+            lanes = lanes[:max(1, len(jobs))]
+        errors: list[BaseException] = []
+
+        def run_lane(lane: _Lane) -> None:
+            try:
+                lane.run(shared, on_progress, on_tick)
+            except BaseException as exc:  # re-raised by the calling thread
+                errors.append(exc)
+                shared.stop.set()
+
+        helpers = [threading.Thread(target=run_lane, args=(lane,), name=f"cosfast-lane-{i + 1}", daemon=True)
+                   for i, lane in enumerate(lanes[1:])]
+        for thread in helpers:
+            thread.start()
+        try:
+            lanes[0].run(shared, on_progress, on_tick)
+        except BaseException:
+            shared.stop.set()
+            raise
+        finally:
+            for thread in helpers:
+                thread.join()
+        if errors:
+            raise errors[0]
 
 
 def _discard(data: bytes) -> None:
     return None
-
-
-def _outcome(attempt: _Attempt, curl_error: Optional[tuple[int, str]]) -> Optional[BaseException]:
-    """None if the attempt delivered the whole part, else the error that ended it."""
-    job, head = attempt.job, attempt.head
-    sink = job.sink
-    if sink.error is not None:
-        return sink.error  # the disk (or an overflow): final, never retried
-    if attempt.violation is not None:
-        return attempt.violation
-    if attempt.accept_body:
-        if curl_error is None and sink.written == job.part.length:
-            return None
-        reason = curl_error[1] if curl_error else "connection closed early"
-        return RetryableTransferError(
-            f"part at offset {job.part.offset} stopped after {sink.written} of {job.part.length} bytes: {reason}")
-    if curl_error is not None and not head.complete:
-        errno, msg = curl_error
-        cls = RetryableTransferError if errno in RETRYABLE_CURL_ERRORS else TransferError
-        return cls(f"transfer failed: {msg} (curl error {errno})")
-    status = head.status
-    headers = dict(head.headers)
-    body = bytes(attempt.error_body)
-    if status == 412:
-        return ObjectChangedError("the object changed since the download started (If-Match failed)",
-                                  status=status, headers=headers, body=body)
-    if status in RETRYABLE_STATUS:
-        return RetryableTransferError(f"server answered {status}", status=status, headers=headers, body=body,
-                                      retry_after=parse_retry_after(head.get("Retry-After")))
-    return ServerRefusedError(f"server answered {status}", status=status, headers=headers, body=body)
 
 
 class _Ticker:
