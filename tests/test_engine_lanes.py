@@ -148,3 +148,54 @@ def test_parts_from_a_generator_are_shared_between_lanes(emulator, client, tmp_p
     assert handed_out == list(range(len(jobs)))  # each job taken once, in order
     assert sorted(owner.done) == handed_out
     assert (tmp_path / "o").read_bytes() == data
+
+
+class BarrierOpener:
+    """An opener whose open() returns only once ``parties`` openers are inside open() at the same
+    time: if lanes opened objects one at a time (under the engine's lock), it would time out."""
+
+    def __init__(self, barrier: threading.Barrier, jobs: list[RangeJob], log: list) -> None:
+        self._barrier, self._jobs, self._log = barrier, jobs, log
+
+    def open(self) -> list[RangeJob]:
+        self._barrier.wait(timeout=10)
+        return self._jobs
+
+    def opened(self, jobs: list[RangeJob], error) -> list[RangeJob]:
+        self._log.append((len(jobs), error))
+        return jobs
+
+
+def test_lanes_open_objects_at_the_same_time(emulator, client, tmp_path, rng):
+    data = rng.randbytes(4 * MIB)
+    emulator.put("obj", data)
+    owner = RecordingOwner()
+    jobs, temp = part_jobs(client, emulator, "obj", tmp_path / "o", owner, MIB)
+    barrier = threading.Barrier(2)
+    log: list = []
+    openers = [BarrierOpener(barrier, jobs[:2], log), BarrierOpener(barrier, jobs[2:], log)]
+    with lanes_engine(client, connections=2, lanes=2) as engine:
+        engine.run(iter(openers))
+    temp.close()
+    assert log == [(2, None), (2, None)]
+    assert sorted(owner.done) == [0, 1, 2, 3]
+    assert (tmp_path / "o").read_bytes() == data
+
+
+def test_an_opener_that_fails_is_told_and_the_run_goes_on(emulator, client, tmp_path, rng):
+    emulator.put("obj", rng.randbytes(2 * MIB))
+    owner = RecordingOwner()
+    jobs, temp = part_jobs(client, emulator, "obj", tmp_path / "o", owner, MIB)
+    log: list = []
+
+    class Failing(BarrierOpener):
+        def open(self):
+            raise OSError(28, "No space left on device")
+
+    openers = [Failing(threading.Barrier(1), [], log), BarrierOpener(threading.Barrier(1), jobs, log)]
+    with lanes_engine(client, connections=2, lanes=2) as engine:
+        engine.run(iter(openers))
+    temp.close()
+    assert isinstance(log[0][1], OSError) and log[0][0] == 0
+    assert log[1] == (2, None)
+    assert sorted(owner.done) == [0, 1]

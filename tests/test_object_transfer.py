@@ -50,3 +50,14 @@ def test_zero_byte_object_still_makes_one_request(tmp_path):
     assert [job.part.length for job in jobs] == [0]
     empty.abandon(RuntimeError("stop"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_transfer_stopped_before_it_got_the_lock_leaves_the_holders_files_alone(tmp_path):
+    holder = transfer(tmp_path / "f")
+    holder.begin()
+    waiting = transfer(tmp_path / "f")  # e.g. a batch interrupted before a lane opened it
+    waiting.abandon(KeyboardInterrupt())
+    assert waiting.settled
+    assert (tmp_path / ".f.cosfast.tmp").exists()
+    holder.abandon(RuntimeError("stop"))
+    assert list(tmp_path.iterdir()) == []

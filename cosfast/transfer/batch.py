@@ -22,7 +22,6 @@ from its resume record.
 from __future__ import annotations
 
 import calendar
-import collections
 import dataclasses
 import email.utils
 import fnmatch
@@ -209,17 +208,13 @@ class _Batch:
         self.lister = lister
         self.summary = BatchSummary()
         self.in_flight: dict[int, tuple[ObjectTransfer, ListedObject, Placement]] = {}
-        self.pending: collections.deque[RangeJob] = collections.deque()
         self.consumed = 0
         self.total = 0
 
     # -- the job source the engine pulls from ----------------------------------------------
 
-    def jobs(self) -> Iterator[Optional[RangeJob]]:
+    def jobs(self) -> Iterator[Optional[_ObjectOpener]]:
         while True:
-            if self.pending:
-                yield self.pending.popleft()
-                continue
             # Block for the listing only when no transfer is running or waiting: then there is
             # nothing else to do. Otherwise say "nothing yet" and let the engine move bytes.
             try:
@@ -230,38 +225,45 @@ class _Batch:
             if item is _END:
                 return
             assert isinstance(item, ListedObject)
-            self.pending.extend(self._start(item))
+            opener = self._start(item)
+            if opener is not None:
+                yield opener
 
-    def _start(self, listed: ListedObject) -> list[RangeJob]:
+    def _start(self, listed: ListedObject) -> Optional[_ObjectOpener]:
+        """Decides what to do with a listed key; an object to download becomes an opener, which
+        an engine lane opens (lock, temp file) outside the engine's lock."""
         if not self._wanted(listed.key):
-            return []
+            return None
         try:
             placement = self.tree.place(listed.key)
             self.tree.make_folder(placement)
         except KeyPlacementError as exc:
             self._report(ObjectResult(listed.key, None, FAILED, listed.size, exc.reason))
-            return []
+            return None
         if placement.folder:
             self._report(ObjectResult(listed.key, placement.path, FOLDER, 0))
-            return []
+            return None
         mtime = listing_time(listed.last_modified)
         if self.options.skip_unchanged and is_unchanged(placement.path, listed.size, mtime):
             self._report(ObjectResult(listed.key, placement.path, SKIPPED, listed.size))
-            return []
+            return None
         identity = ObjectIdentity(bucket=self.bucket, key=listed.key, version_id=None, etag=listed.etag,
                                   size=listed.size, last_modified=listed.last_modified, crc64=None)
         transfer = ObjectTransfer(identity, placement.path, build_request=self.request_for(identity),
                                   options=self.options.download, mtime=mtime, on_settled=self._settled)
         self.in_flight[id(transfer)] = (transfer, listed, placement)
         self._add_total(listed.size)
-        try:
-            jobs = transfer.begin()
-        except Exception as exc:
+        return _ObjectOpener(self, transfer)
+
+    def opened(self, transfer: ObjectTransfer, jobs: list[RangeJob], error: Optional[Exception]) -> list[RangeJob]:
+        _, listed, placement = self.in_flight[id(transfer)]
+        if error is not None:
             del self.in_flight[id(transfer)]
             self._add_total(-listed.size)
-            self._report(ObjectResult(listed.key, placement.path, FAILED, listed.size, failure_reason(exc)))
+            self._report(ObjectResult(listed.key, placement.path, FAILED, listed.size, failure_reason(error)))
             return []
         self.on_bytes(listed.size - sum(job.part.length for job in jobs))  # resumed parts
+        transfer.complete_if_nothing_to_fetch(jobs)
         return jobs
 
     def _wanted(self, key: str) -> bool:
@@ -315,7 +317,24 @@ class _Batch:
     def abandon_all(self, error: BaseException) -> None:
         for transfer, _, _ in list(self.in_flight.values()):
             transfer.abandon(error)
-        self.pending.clear()
+
+
+class _ObjectOpener:
+    """One listed object as the engine's JobOpener: ``open`` runs in a lane, outside the engine's
+    lock, so that the lanes create and size their objects' temp files in parallel (on a busy
+    file system, creating a file costs more than fetching 256 KiB)."""
+
+    __slots__ = ("_batch", "_transfer")
+
+    def __init__(self, batch: _Batch, transfer: ObjectTransfer) -> None:
+        self._batch = batch
+        self._transfer = transfer
+
+    def open(self) -> list[RangeJob]:
+        return self._transfer.open()
+
+    def opened(self, jobs: list[RangeJob], error: Optional[Exception]) -> list[RangeJob]:
+        return self._batch.opened(self._transfer, jobs, error)
 
 
 def download_prefix(*, bucket: str, prefix: str, local_dir: str, list_page: ListPage, request_for: RequestFor,

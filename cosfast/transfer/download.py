@@ -124,6 +124,10 @@ class _DestinationLock:
         raise DownloadLockedError(f"the lock {self.path!r} kept changing hands; another download to "
                                   f"{self.path[:-len('.lock')]!r} is running")
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
     def release(self) -> None:
         """Idempotent; only a held lock's file is removed."""
         if self._fd is None:
@@ -163,6 +167,10 @@ class _TempFileLock:
                 return
             os.close(fd)
         raise DownloadLockedError(f"{self.path!r} keeps changing: another download to {self._dest!r} is running")
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def release(self) -> None:
         """Idempotent. The temp file itself is renamed or removed by the caller."""
@@ -267,6 +275,20 @@ class ObjectTransfer:
         """Prepares the local files and returns the jobs to run (none if a resume record covers
         every part: then the object is verified and published at once). Raises (leaving nothing
         behind) if the destination cannot be used."""
+        jobs = self.open()
+        self.complete_if_nothing_to_fetch(jobs)
+        return jobs
+
+    def complete_if_nothing_to_fetch(self, jobs: list[RangeJob]) -> None:
+        """The second half of ``begin``, for callers that run ``open`` elsewhere: a download
+        that a resume record covers entirely is verified and published now."""
+        if not jobs and not self.settled:
+            self._complete()
+
+    def open(self) -> list[RangeJob]:
+        """``begin`` without its last step: takes the lock, opens the temp file (and resume
+        record) and returns the jobs to run. Touches only this transfer's own files, so several
+        transfers may open at once from different threads."""
         paths, identity = self.paths, self.identity
         folder = os.path.dirname(paths.dest)
         # One stat, and the lock file's creation, say what two isdir() calls would: this runs
@@ -299,8 +321,6 @@ class ObjectTransfer:
         self._remaining = len(todo)
         already = identity.size - sum(p.length for p in todo)
         self.progress = _progress_reporter(self.options.progress_callback, identity.size, already)
-        if not todo:
-            self._complete()
         return [RangeJob(part=p, object_size=identity.size,
                          sink=partwriter.PartSink(self._temp, p.offset, p.length, stage_size=partwriter.DEFAULT_STAGE_SIZE),
                          build_request=self._build_request, owner=self, whole_object=not self.multipart)
@@ -373,7 +393,9 @@ class ObjectTransfer:
                     logger.warning("could not save resume record %s: %s", self.paths.record, exc)
                     keep_for_resume = False
             self._temp.close()
-        if not keep_for_resume:
+        # The temp file and record are this transfer's only while it holds the lock: a transfer
+        # stopped before it got the lock must not remove the files of the download that has it.
+        if not keep_for_resume and self._lock.held:
             unlink_quietly(self.paths.temp)
             if self.multipart:
                 unlink_quietly(self.paths.record)

@@ -17,13 +17,14 @@ returns the URL and the (signed) header lines for the range it is asked for.
 """
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Optional, Protocol
+from typing import Callable, Iterable, Iterator, Optional, Protocol, Union
 
 import pycurl
 
@@ -51,6 +52,20 @@ class Sink(Protocol):
     error: Optional[BaseException]
 
     def __call__(self, chunk: bytes) -> Optional[int]: ...
+
+
+class JobOpener(Protocol):
+    """A source item standing for an object whose jobs need slow local work first (taking its
+    lock, creating and sizing its temp file): lanes run ``open()`` outside the engine's lock, so
+    several objects are opened at once, then ``opened()`` under it."""
+
+    def open(self) -> "list[RangeJob]":
+        """The object's jobs; may raise (the error goes to ``opened``)."""
+        ...
+
+    def opened(self, jobs: "list[RangeJob]", error: Optional[Exception]) -> "list[RangeJob]":
+        """Bookkeeping after ``open()`` (under the lock); returns the jobs to run."""
+        ...
 
 
 class JobOwner(Protocol):
@@ -124,30 +139,53 @@ class RangeJob:
 
 
 class _SharedRun:
-    """What the lanes of one ``run()`` share: the job source, the lock around every call into
-    shared code, and the stop flag set when any lane fails."""
+    """What the lanes of one ``run()`` share: the job source, the jobs of opened objects not yet
+    started, the lock around every call into shared code, and the stop flag set when any lane
+    fails."""
 
-    def __init__(self, jobs: Iterable[RangeJob]) -> None:
+    def __init__(self, jobs: Iterable[Union[RangeJob, JobOpener, None]]) -> None:
         self.lock = threading.RLock()
         self.stop = threading.Event()
-        self._source: Iterator[Optional[RangeJob]] = iter(jobs)
-        self.exhausted = False
+        self._source: Iterator[Union[RangeJob, JobOpener, None]] = iter(jobs)
+        self._pending: collections.deque[RangeJob] = collections.deque()
+        self._exhausted = False
+
+    @property
+    def drained(self) -> bool:
+        """True once the source is exhausted and every job it gave has been taken."""
+        return self._exhausted and not self._pending
 
     def next_job(self) -> Optional[RangeJob]:
         """The next job whose owner has not failed; None for "nothing ready now" (see
-        ``exhausted``)."""
-        with self.lock:
-            while not self.exhausted:
-                try:
-                    job = next(self._source)
-                except StopIteration:
-                    self.exhausted = True
-                    return None
-                if job is None:
-                    return None
-                if job.owner.failed is None:
-                    return job
-            return None
+        ``drained``). Openers met on the way are opened by the calling lane, outside the lock."""
+        while True:
+            with self.lock:
+                item = self._next_item()
+                if item is None or isinstance(item, RangeJob):
+                    return item
+            try:
+                jobs, error = item.open(), None
+            except Exception as exc:  # the opener reports it; the run goes on
+                jobs, error = [], exc
+            with self.lock:
+                self._pending.extend(item.opened(jobs, error))
+
+    def _next_item(self) -> Union[RangeJob, JobOpener, None]:
+        while self._pending:
+            job = self._pending.popleft()
+            if job.owner.failed is None:
+                return job
+        while not self._exhausted:
+            try:
+                item = next(self._source)
+            except StopIteration:
+                self._exhausted = True
+                return None
+            if item is None:
+                return None
+            if not isinstance(item, RangeJob) or item.owner.failed is None:
+                return item
+        return None
 
     def guarded(self, callback: Optional[Callable]) -> Optional[Callable]:
         """``callback`` made to run under the shared lock."""
@@ -227,8 +265,7 @@ class _Lane:
                     job = shared.next_job()
                     if job is None:
                         return False
-                with lock:  # build_request signs with the client's shared state
-                    curl, attempt = self._start(job)
+                curl, attempt = self._start(job)
                 active[id(curl)] = (curl, attempt)
                 progress.track(job.sink)
             return True
@@ -242,7 +279,7 @@ class _Lane:
                         time.sleep(min(self.options.progress_interval,
                                        max(0.0, retry_heap[0][0] - time.monotonic())))
                         continue
-                    if shared.exhausted:
+                    if shared.drained:
                         break
                     if not ready:
                         # Other lanes' objects are still being set up or listed: wait, don't spin.
@@ -377,19 +414,21 @@ class TransferEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, jobs: Iterable[RangeJob], *, on_progress: Optional[Callable[[int], None]] = None,
+    def run(self, jobs: Iterable[Union[RangeJob, JobOpener, None]], *, on_progress: Optional[Callable[[int], None]] = None,
             on_tick: Optional[Callable[[], None]] = None) -> None:
         """Runs every job to success or final failure, reporting each to its owner.
 
         Jobs are taken from ``jobs`` lazily, in the order given (ascending offsets for one object),
-        so a generator can still be listing while the first transfers run. A source may yield
-        None to say "nothing ready yet" (the engine asks again soon); it should block instead
-        when it knows no transfer of its is running or waiting to retry. The source, the owners'
-        ``part_done``/``part_failed``, ``on_progress`` (the number of new body bytes written
-        since its last call) and ``on_tick`` (about every ``progress_interval`` seconds, even when
-        no byte moves, to save resume records while a connection stalls) are called one at a
-        time, from the lanes' threads (lane 0 is the calling thread). A list of jobs shorter than
-        the lane count uses fewer lanes."""
+        so a generator can still be listing while the first transfers run. A source may also
+        yield a JobOpener, whose jobs are run once a lane has opened it, or None to say "nothing
+        ready yet" (the engine asks again soon); it should block instead when it knows no
+        transfer of its is running or waiting to retry. The source, the openers' ``opened``, the
+        owners' ``part_done``/``part_failed``, ``on_progress`` (the number of new body bytes
+        written since its last call) and ``on_tick`` (about every ``progress_interval`` seconds,
+        even when no byte moves, to save resume records while a connection stalls) are called one
+        at a time, from the lanes' threads (lane 0 is the calling thread). The jobs'
+        ``build_request`` and the openers' ``open`` are called from the lanes concurrently. A list
+        of jobs shorter than the lane count uses fewer lanes."""
         if self._closed:
             raise RuntimeError("engine is closed")
         shared = _SharedRun(jobs)
