@@ -13,7 +13,7 @@ class TempFile:
     size: int
     def __init__(
         self, path: Union[str, bytes, os.PathLike[str]], size: int, *, preallocate: bool = True,
-        create: bool = True,
+        create: bool = True, fd: int = -1,
     ) -> None: ...
     @property
     def fd(self) -> int: ...

@@ -31,6 +31,7 @@ cdef extern from "<pthread.h>" nogil:
 
 cdef extern from "partwriter.h":
     int cosfast_pw_open(const char *path, int create, int *created) nogil
+    int cosfast_pw_dup(int fd) nogil
     int cosfast_pw_set_size(int fd, uint64_t size, int preallocate) nogil
     int cosfast_pw_write(int fd, pthread_mutex_t *serialize, const unsigned char *buf, size_t len,
                          uint64_t offset, uint64_t *crc, size_t *done) nogil
@@ -50,8 +51,10 @@ CRC64_KERNEL = cosfast_crc64_impl_name().decode()
 cdef class TempFile:
     """An open file that parts are pwritten into (the engine picks the path and cleans it up).
 
-    create=True opens or creates ``path`` without truncating an existing file's bytes (resume
-    reuses them), then makes it exactly ``size`` bytes: preallocated when ``preallocate`` (a
+    ``fd``: a descriptor of ``path`` the caller already has open for writing (say, the one it
+    holds a lock on): the TempFile works on a duplicate of it instead of opening the path again,
+    and the caller still owns (and closes) its own. Otherwise create=True opens or creates
+    ``path`` without truncating an existing file's bytes (resume reuses them), then makes it exactly ``size`` bytes: preallocated when ``preallocate`` (a
     full disk raises ``OSError(ENOSPC)`` here, before any byte is fetched; a file system that
     cannot preallocate gets a sparse file), else sparse. A file this call created is removed
     again if sizing it fails. create=False: the file must exist (resume).
@@ -73,7 +76,7 @@ cdef class TempFile:
         self._closed = True
         pthread_mutex_init(&self._write_lock, NULL)
 
-    def __init__(self, path, size, *, bint preallocate=True, bint create=True):
+    def __init__(self, path, size, *, bint preallocate=True, bint create=True, int fd=-1):
         if self._fd >= 0:
             raise RuntimeError("TempFile is already open")
         check_range("size", size, MAX_SIZE)
@@ -83,9 +86,12 @@ cdef class TempFile:
         cdef const char *c_path = encoded
         cdef uint64_t c_size = size
         cdef int c_create = create, c_prealloc = preallocate
-        cdef int fd, rc, created = 0
-        with nogil:
-            fd = cosfast_pw_open(c_path, c_create, &created)
+        cdef int rc, created = 0
+        if fd >= 0:
+            fd = cosfast_pw_dup(fd)
+        else:
+            with nogil:
+                fd = cosfast_pw_open(c_path, c_create, &created)
         if fd < 0:
             raise os_error(-fd, self.path)
         with nogil:

@@ -52,7 +52,7 @@ class TempFile:
 
     def __init__(
         self, path: Union[str, bytes, os.PathLike], size: int, *, preallocate: bool = True,
-        create: bool = True,
+        create: bool = True, fd: int = -1,
     ) -> None:
         check_range("size", size, MAX_SIZE)
         self.path: str = os.fsdecode(path)
@@ -60,7 +60,10 @@ class TempFile:
         self._lock = threading.Lock()
         self._users = 0
         self._closed = True
-        fd, created = _open(self.path, create)
+        if fd >= 0:
+            fd, created = os.dup(fd), False  # non-inheritable, like O_CLOEXEC
+        else:
+            fd, created = _open(self.path, create)
         try:
             _set_size(fd, size, preallocate)
         except OSError as exc:

@@ -44,6 +44,11 @@ int cosfast_pw_open(const char *path, int create, int *created) {
     }
 }
 
+int cosfast_pw_dup(int fd) {
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    return copy < 0 ? -errno : copy;
+}
+
 static int truncate_to(int fd, uint64_t size) {
     int rc;
     do rc = ftruncate(fd, (off_t)size);

@@ -20,6 +20,9 @@ extern "C" {
  * (resume reuses them). create == 0: the file must exist. Returns the fd or -errno. */
 int cosfast_pw_open(const char *path, int create, int *created);
 
+/* A close-on-exec duplicate of `fd` (which shares its file offset and locks), or -errno. */
+int cosfast_pw_dup(int fd);
+
 /* Makes the file exactly `size` bytes. preallocate != 0 reserves the blocks, so a full disk
  * fails here with -ENOSPC rather than mid-download; file systems that cannot preallocate fall
  * back to a sparse ftruncate. Returns 0 or -errno. */

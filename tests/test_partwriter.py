@@ -524,3 +524,32 @@ def test_forced_crc_kernel_reaches_the_part_writer():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "table"
+
+
+def test_tempfile_can_write_through_a_descriptor_the_caller_holds_a_lock_on(pw, tmp_path):
+    path = tmp_path / "f"
+    held = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    tf = pw.TempFile(path, 8, fd=held)
+    assert tf.fd not in (-1, held)
+    assert fcntl.fcntl(tf.fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    assert os.path.getsize(path) == 8
+    sink = pw.PartSink(tf, 0, 8)
+    assert sink(b"abcdefgh") is None
+    tf.close()
+    assert path.read_bytes() == b"abcdefgh"
+    # The caller's descriptor and its lock outlive the TempFile's copy.
+    os.fstat(held)
+    other = os.open(path, os.O_RDONLY)
+    with pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(other)
+    os.close(held)
+
+
+def test_tempfile_given_a_closed_descriptor_fails_cleanly(pw, tmp_path):
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o644)
+    os.close(fd)
+    with pytest.raises(OSError) as exc:
+        pw.TempFile(tmp_path / "f", 8, fd=fd)
+    assert exc.value.errno == errno.EBADF

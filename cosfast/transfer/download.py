@@ -128,6 +128,11 @@ class _DestinationLock:
     def held(self) -> bool:
         return self._fd is not None
 
+    @property
+    def temp_fd(self) -> int:
+        """-1: the lock file is not the temp file."""
+        return -1
+
     def release(self) -> None:
         """Idempotent; only a held lock's file is removed."""
         if self._fd is None:
@@ -171,6 +176,12 @@ class _TempFileLock:
     @property
     def held(self) -> bool:
         return self._fd is not None
+
+    @property
+    def temp_fd(self) -> int:
+        """The locked descriptor of the temp file: the TempFile writes through a duplicate of it
+        instead of opening the path a second time."""
+        return -1 if self._fd is None else self._fd
 
     def release(self) -> None:
         """Idempotent. The temp file itself is renamed or removed by the caller."""
@@ -309,7 +320,7 @@ class ObjectTransfer:
             if self.multipart and record is None:
                 record = ResumeRecord(identity, self.part_size, paths.temp)
             self._parts = split(identity.size, self.part_size) if self.multipart else [Part(0, 0, identity.size)]
-            self._temp = partwriter.TempFile(paths.temp, identity.size, create=True)
+            self._temp = partwriter.TempFile(paths.temp, identity.size, create=True, fd=self._lock.temp_fd)
             self._part_crcs = dict(record.parts) if record else {}
             self._keeper = _RecordKeeper(record, paths.record, self._temp, self.options.record_interval,
                                          durable=self.options.fsync)
