@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="untimed runs before round 1, of the first contender (default 1, 0 with --quick): "
                         "the first download after seeding pays for page-cache pages the VM never "
                         "touched, which would penalise whoever goes first")
+    p.add_argument("--no-settle", action="store_true",
+                   help="start each run at once instead of waiting until the VM has taken back the "
+                        "memory the previous run freed (bench/settle.py; no wait where the kernel "
+                        "does not report free pages)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke test of the harness: tiny objects, 1 round, a few seconds")
     p.add_argument("--server", choices=("emulator", "nginx", "external"), default=None,
@@ -82,6 +86,7 @@ def options_from(args: argparse.Namespace, argv: list[str]) -> SuiteOptions:
     only = tuple(n.strip() for n in args.contenders.split(",") if n.strip()) if args.contenders else None
     return SuiteOptions(
         suite=args.suite, count=count, object_size=args.size or size, rounds=rounds, warmup=warmup,
+        settle=not args.no_settle and not args.quick,
         server=server,
         endpoint_url=args.endpoint_url, dest=args.dest, only=only, baseline=args.baseline,
         concurrency=args.concurrency, timeout=args.timeout, work_dir=args.work_dir, out_dir=args.out,

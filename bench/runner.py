@@ -23,6 +23,7 @@ from bench.record import RunRecord
 from bench.servers import Endpoint, serve
 from bench.stats import summarise
 from bench.units import format_size
+from bench.settle import settle_memory
 from bench.verify import verify_destination
 
 TMPFS = Path("/dev/shm")
@@ -35,6 +36,7 @@ class SuiteOptions:
     object_size: int
     rounds: int
     warmup: int  # untimed runs of the first contender before round 1
+    settle: bool  # before each run, wait until the VM has taken back freed memory (bench/settle.py)
     server: str  # "emulator" | "nginx" | "external"
     endpoint_url: str | None
     dest: str  # "disk" | "tmpfs" | a folder path
@@ -147,6 +149,8 @@ def _run_once(options: SuiteOptions, contender: Contender, stage: _Stage, rnd: i
     files = RunFiles(job=scratch / "job.json", result=scratch / "result.json", scratch=scratch)
     job.save(files.job)
     os.sync()  # earlier runs' dirty pages are written back now, not during this run
+    if options.settle:
+        settle_memory()
     measured = run_measured(RunSpec(argv=contender.command(job, files), env=child_env(), cwd=scratch,
                                     log_path=scratch / "output.log", timeout=_timeout(options, corpus)))
     timing = json.loads(files.result.read_text()) if files.result.exists() else {}

@@ -11,9 +11,11 @@
 #include "crc64.h"
 #include "partwriter.h"
 
-/* The CRC runs over each slice right after pwrite copied it into the page cache, so it reads
- * the bytes from L2 instead of memory. Big enough that the extra syscalls cost nothing. */
-#define PW_SLICE ((size_t)256 * 1024)
+/* The CRC runs over each slice right after pwrite copied it into the page cache, while the
+ * bytes are still in cache. One slice per 1 MiB stage: every slice takes the file's write mutex,
+ * and with two engine lanes 256 KiB slices cost twice the futex handoffs (perf stat: 14.3k vs
+ * 7.6k per GiB) and ~10% of the throughput. */
+#define PW_SLICE ((size_t)1024 * 1024)
 
 int cosfast_pw_open(const char *path, int create, int *created) {
     int fd;
