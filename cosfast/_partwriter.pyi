@@ -31,9 +31,10 @@ class PartSink:
     length: int
     error: Optional[BaseException]
     stage_size: int
+    prefetch: bool
     def __init__(
         self, tempfile: TempFile, offset: int, length: int, *, crc: int = 0, written: int = 0,
-        stage_size: int = 0,
+        stage_size: int = 0, prefetch: bool = False,
     ) -> None: ...
     @property
     def written(self) -> int: ...

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from typing import Optional, Union
 
 from cosfast._partwriter_common import (
@@ -58,6 +59,8 @@ class TempFile:
         self.path: str = os.fsdecode(path)
         self.size: int = size
         self._lock = threading.Lock()
+        # Serializes the sinks' pwrites into this file (see cosfast_pw_write in src_c).
+        self._write_lock = threading.Lock()
         self._users = 0
         self._closed = True
         if fd >= 0:
@@ -157,13 +160,20 @@ def _give_stage(buf: bytearray) -> None:
         _stage_pool.append(buf)
 
 
+# Prefetch: see the compiled module (_partwriter.pyx) for why and the measurements.
+_PREFETCH_WINDOW = 32 * 1024 * 1024
+_PROBE_MIN = 256 * 1024
+_PROBE_SLOW_NS = 700 * 1000  # per MiB
+_MIB = 1024 * 1024
+
+
 class PartSink:
     """pycurl WRITEFUNCTION for one byte range [offset, offset+length) of a TempFile (see the
-    compiled module for the contract, staging included)."""
+    compiled module for the contract, staging and prefetch included)."""
 
     def __init__(
         self, tempfile: TempFile, offset: int, length: int, *, crc: int = 0, written: int = 0,
-        stage_size: int = 0,
+        stage_size: int = 0, prefetch: bool = False,
     ) -> None:
         if not isinstance(tempfile, TempFile):
             raise TypeError(f"tempfile must be a TempFile, not {type(tempfile).__name__}")
@@ -180,6 +190,8 @@ class PartSink:
         self._stage: Optional[bytearray] = None
         self._staged = 0
         self._busy = False
+        self.prefetch = bool(prefetch)
+        self._prefetched_until = 0
 
     @property
     def written(self) -> int:
@@ -271,14 +283,28 @@ class PartSink:
     def _write_all(self, fd: int, view: memoryview) -> None:
         # _flushed and _crc move together after every pwrite, so a failure part way leaves them
         # describing exactly the bytes in the file (os.pwrite retries EINTR itself).
+        start = self.offset + self._flushed
         total = 0
+        write_ns = 0
         while total < len(view):
-            n = os.pwrite(fd, view[total:], self.offset + self._flushed)
+            with self.tempfile._write_lock:
+                began = time.perf_counter_ns()
+                n = os.pwrite(fd, view[total:], self.offset + self._flushed)
+                write_ns += time.perf_counter_ns() - began
             if n == 0:
                 raise OSError(errno.EIO, os.strerror(errno.EIO))
             self._crc = crc64(view[total:total + n], self._crc)
             self._flushed += n
             total += n
+        if (self.prefetch and start >= self._prefetched_until and total >= _PROBE_MIN
+                and write_ns * _MIB > _PROBE_SLOW_NS * total):
+            ahead = min(start + total + _PREFETCH_WINDOW, self.offset + self.length)
+            if ahead > start + total:
+                try:
+                    os.posix_fadvise(fd, start + total, ahead - start - total, os.POSIX_FADV_WILLNEED)
+                except OSError:
+                    pass  # no prefetch, nothing worse
+                self._prefetched_until = ahead
 
     def raise_if_failed(self) -> None:
         if self.error is not None:

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc64.h"
@@ -98,8 +99,25 @@ int cosfast_pw_set_size(int fd, uint64_t size, int preallocate) {
     return truncate_to(fd, size);
 }
 
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int cosfast_pw_write(int fd, pthread_mutex_t *serialize, const unsigned char *buf, size_t len,
                      uint64_t offset, uint64_t *crc, size_t *done) {
+    return cosfast_pw_write_timed(fd, serialize, buf, len, offset, crc, done, NULL);
+}
+
+int cosfast_pw_prefetch(int fd, uint64_t offset, uint64_t len) {
+    int rc = posix_fadvise(fd, (off_t)offset, (off_t)len, POSIX_FADV_WILLNEED);
+    return -rc;
+}
+
+int cosfast_pw_write_timed(int fd, pthread_mutex_t *serialize, const unsigned char *buf,
+                           size_t len, uint64_t offset, uint64_t *crc, size_t *done,
+                           uint64_t *write_ns) {
     size_t total = 0;
     uint64_t c = *crc;
     int err = 0;
@@ -109,8 +127,11 @@ int cosfast_pw_write(int fd, pthread_mutex_t *serialize, const unsigned char *bu
             want = PW_SLICE;
         if (serialize)
             pthread_mutex_lock(serialize);
+        uint64_t started = write_ns ? now_ns() : 0;
         ssize_t n = pwrite(fd, buf + total, want, (off_t)(offset + total));
         int write_errno = errno;
+        if (write_ns)
+            *write_ns += now_ns() - started;
         if (serialize)
             pthread_mutex_unlock(serialize);
         if (n < 0) {

@@ -40,6 +40,18 @@ int cosfast_pw_set_size(int fd, uint64_t size, int preallocate);
 int cosfast_pw_write(int fd, pthread_mutex_t *serialize, const unsigned char *buf, size_t len,
                      uint64_t offset, uint64_t *crc, size_t *done);
 
+/* Like cosfast_pw_write, and adds to *write_ns the nanoseconds spent inside pwrite itself (not
+ * waiting for `serialize`, not in the CRC): how fast the page cache takes the bytes. */
+int cosfast_pw_write_timed(int fd, pthread_mutex_t *serialize, const unsigned char *buf,
+                           size_t len, uint64_t offset, uint64_t *crc, size_t *done,
+                           uint64_t *write_ns);
+
+/* Asks the kernel to put [offset, offset+len) of the file into the page cache now
+ * (POSIX_FADV_WILLNEED). On a file that is still to be written this allocates the page-cache
+ * folios ahead of the writes; see PartSink's prefetch in _partwriter.pyx for why. Returns 0 or
+ * -errno; failure only means no prefetch. */
+int cosfast_pw_prefetch(int fd, uint64_t offset, uint64_t len);
+
 /* fdatasync / fsync, retried on EINTR. Return 0 or -errno. */
 int cosfast_pw_fdatasync(int fd);
 int cosfast_pw_fsync(int fd);

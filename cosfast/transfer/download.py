@@ -333,7 +333,8 @@ class ObjectTransfer:
         already = identity.size - sum(p.length for p in todo)
         self.progress = _progress_reporter(self.options.progress_callback, identity.size, already)
         return [RangeJob(part=p, object_size=identity.size,
-                         sink=partwriter.PartSink(self._temp, p.offset, p.length, stage_size=partwriter.DEFAULT_STAGE_SIZE),
+                         sink=partwriter.PartSink(self._temp, p.offset, p.length, stage_size=partwriter.DEFAULT_STAGE_SIZE,
+                                                  prefetch=self.multipart),
                          build_request=self._build_request, owner=self, whole_object=not self.multipart)
                 for p in todo]
 
