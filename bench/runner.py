@@ -114,6 +114,7 @@ def _rounds(options: SuiteOptions, chosen: list[Contender], stage: _Stage, jsonl
     # The small suite's trees are removed only at the end: removing thousands of files makes
     # ext4 skip those inodes one by one when it allocates inodes in the next ~60 s, which would
     # charge each contender for the previous one's clean-up (perf: up to half the next run's CPU).
+    # Their page cache is dropped after each run instead (_evict_page_cache).
     kept: list[Path] | None = [] if options.suite == "small" else None
     try:
         for _ in range(options.warmup):
@@ -166,6 +167,7 @@ def _run_once(options: SuiteOptions, contender: Contender, stage: _Stage, rnd: i
         shutil.rmtree(dest, ignore_errors=True)
     else:
         kept.append(dest)
+        _evict_page_cache(dest)
     shutil.rmtree(scratch, ignore_errors=True)
     return RunRecord(
         suite=options.suite, contender=contender.name, round=rnd, position=position, ok=not error, error=error,
@@ -173,6 +175,22 @@ def _run_once(options: SuiteOptions, contender: Contender, stage: _Stage, rnd: i
         cpu_user=measured.cpu_user, cpu_sys=measured.cpu_sys, setup_cpu=timing.get("setup_cpu", 0.0),
         maxrss_kib=max(measured.maxrss_kib, timing.get("peak_rss_kib", 0)), bytes=corpus.total_bytes, files=len(corpus.objects),
     )
+
+
+def _evict_page_cache(folder: Path) -> None:
+    """Drops a kept tree's pages from the page cache (its files stay): kept trees would
+    otherwise fill the memory run after run, and later runs would pay for reclaiming it."""
+    os.sync()  # dirty pages cannot be dropped
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            try:
+                fd = os.open(os.path.join(root, name), os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
 
 
 def _choose(options: SuiteOptions, say: Callable[[str], None]) -> tuple[list[Contender], dict]:

@@ -6,6 +6,7 @@ parameters and the signable headers, names URL-encoded and lowercased, values UR
 Nothing here logs: the signature and the key it is derived from are secrets."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import time
@@ -40,8 +41,27 @@ def signable_headers(headers: Mapping) -> dict:
     return out
 
 
-def _encode(value: Any) -> str:
+# Header names, the host, the user agent and most values repeat from request to request; a batch
+# of small objects signs thousands of requests a second, and quoting was a fifth of signing.
+def _quote(value: Any) -> str:
     return quote(to_bytes(to_str(value)), "-_.~")
+
+
+_quote_cached = functools.lru_cache(maxsize=4096)(_quote)
+
+
+def _encode(value: Any) -> str:
+    try:
+        return _quote_cached(value)
+    except TypeError:  # an unhashable value: quote it without the cache
+        return _quote(value)
+
+
+# The signing key depends only on the secret and the key time, which changes once a second:
+# one HMAC saved per request in between.
+@functools.lru_cache(maxsize=4)
+def _sign_key(secret_key: str, sign_time: str) -> str:
+    return hmac.new(to_bytes(secret_key), to_bytes(sign_time), hashlib.sha1).hexdigest()
 
 
 def _canonical(pairs: Mapping) -> dict:
@@ -83,7 +103,7 @@ def authorization(inp: SignInput, secret_id: str, secret_key: str,
     start = int(time.time()) if now is None else now
     sign_time = f"{start - 60};{start + inp.expire}"
     str_to_sign = f"sha1\n{sign_time}\n{hashlib.sha1(to_bytes(format_str)).hexdigest()}\n"
-    sign_key = hmac.new(to_bytes(secret_key), to_bytes(sign_time), hashlib.sha1).hexdigest()
+    sign_key = _sign_key(secret_key, sign_time)
     signature = hmac.new(to_bytes(sign_key), to_bytes(str_to_sign), hashlib.sha1).hexdigest()
     return (
         f"q-sign-algorithm=sha1&q-ak={secret_id}&q-sign-time={sign_time}"

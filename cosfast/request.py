@@ -102,7 +102,8 @@ def prepare_request(config: Any, spec: RequestSpec) -> PreparedRequest:
                 key=spec.key,
                 headers=wire,
                 params=spec.params,
-                url_host=urlsplit(spec.url).hostname,
+                # Only signed when no Host header is sent: skip parsing the URL otherwise.
+                url_host=None if "Host" in wire else urlsplit(spec.url).hostname,
                 expire=spec.expire,
                 sign_host=sign_host,
                 sign_params=config._sign_params,

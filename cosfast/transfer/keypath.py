@@ -139,6 +139,7 @@ class LocalTree:
 
     def __init__(self, root: str, prefix: str = "") -> None:
         self.root = os.path.abspath(root)
+        self._root_slash = os.path.join(self.root, "")
         self.prefix = prefix
         self.name_max = _limit(self.root, "PC_NAME_MAX", _DEFAULT_NAME_MAX)
         self.path_max = _limit(self.root, "PC_PATH_MAX", _DEFAULT_PATH_MAX)
@@ -155,8 +156,10 @@ class LocalTree:
         path = os.path.join(self.root, *components)
         if len(os.fsencode(path)) + _SIBLING_RESERVE > self.path_max:
             raise UnsafeKeyError(key, f"the local path would be longer than PATH_MAX ({self.path_max} bytes)")
-        # Defence in depth: the checks above already make this impossible.
-        if os.path.commonpath([self.root, path]) != self.root:
+        # Defence in depth: the checks above already make this impossible. (normpath folds any
+        # "..", which commonpath would not.)
+        normal = os.path.normpath(path)
+        if normal != self.root and not normal.startswith(self._root_slash):
             raise UnsafeKeyError(key, "it would land outside the local folder")
         rel = "/".join(components)
         folders = ["/".join(components[:i]) for i in range(1, len(components) + (1 if folder else 0))]
