@@ -26,7 +26,8 @@ What differs, on purpose:
   SDK's second ``wait_completion`` hangs because its stop markers are never marked done.
 
 For downloading many objects, ``CosS3Client.download_dir`` is much faster than this pool: all
-objects share one connection pool and one transfer loop instead of one thread per object.
+objects share one set of kept-alive connections and one transfer engine instead of one thread
+per object.
 """
 from __future__ import annotations
 
