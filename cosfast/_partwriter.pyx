@@ -74,6 +74,8 @@ cdef class TempFile:
     cdef Py_ssize_t _users  # system calls running on _fd with the GIL released
     # Serializes the sinks' pwrites into this file (see cosfast_pw_write).
     cdef pthread_mutex_t _write_lock
+    # New prefetch windows still to prefetch before writing, after a slow probe (see PartSink).
+    cdef int _slow_windows
 
     def __cinit__(self):
         self._fd = -1
@@ -207,9 +209,12 @@ cdef void _give_stage(bytearray buf):
 # page-cache speed: measured on this VM, 1 GiB in 1 MiB pwrites went from 0.9-1.1 GB/s (1.0 CPU
 # s) to 1.7-1.8 GB/s (0.6 CPU s). Where pages are recycled the same readahead is pure extra work
 # (6 GB/s without it). So a sink times its plain writes, and only a slow one (fewer than
-# _PROBE_SLOW_NS per MiB) makes it prefetch the next _PREFETCH_WINDOW bytes of its part; the first
-# write past that window is timed again.
+# _PROBE_SLOW_NS per MiB) makes it prefetch the next _PREFETCH_WINDOW bytes of its part. A slow
+# probe also marks the whole file slow for its next _SLOW_WINDOWS windows: every sink then
+# prefetches a new window *before* writing into it (so not even its first stage lands in small
+# pages), and only then probes again, in case the page cache has become fast.
 cdef uint64_t _PREFETCH_WINDOW = 32 * 1024 * 1024
+cdef int _SLOW_WINDOWS = 8
 cdef uint64_t _PROBE_MIN = 256 * 1024  # smaller writes say too little about the page cache
 cdef uint64_t _PROBE_SLOW_NS = 700 * 1000  # per MiB: slower than ~1.5 GB/s means fresh pages
 cdef uint64_t _MIB = 1024 * 1024
@@ -355,26 +360,38 @@ cdef class PartSink:
         cdef size_t done = 0
         cdef int fd, rc
         cdef TempFile tempfile = self.tempfile
+        cdef bint new_window = self.prefetch and start >= self._prefetched_until
+        cdef bint prefetch_first = False
         fd = tempfile._acquire()
         if fd < 0:
             self.error = os_error(EBADF, self.tempfile.path)
             return -1
         self._busy = True
         crc = self._crc
+        if new_window and tempfile._slow_windows > 0:
+            tempfile._slow_windows -= 1
+            prefetch_first = True
+            ahead = start + _PREFETCH_WINDOW
+            if ahead > part_end:
+                ahead = part_end
         with nogil:
+            if prefetch_first:
+                cosfast_pw_prefetch(fd, start, ahead - start)
             if not self.prefetch:
                 rc = cosfast_pw_write(fd, &tempfile._write_lock, buf, n, start, &crc, &done)
             else:
                 rc = cosfast_pw_write_timed(fd, &tempfile._write_lock, buf, n, start, &crc, &done, &write_ns)
-                if (rc == 0 and start >= self._prefetched_until and n >= _PROBE_MIN
-                        and write_ns * _MIB > _PROBE_SLOW_NS * n):
-                    ahead = start + n + _PREFETCH_WINDOW
-                    if ahead > part_end:
-                        ahead = part_end
-                    if ahead > start + n:
-                        cosfast_pw_prefetch(fd, start + n, ahead - start - n)
-        if ahead:
+        if prefetch_first:
             self._prefetched_until = ahead
+        elif (new_window and rc == 0 and n >= _PROBE_MIN and write_ns * _MIB > _PROBE_SLOW_NS * n):
+            tempfile._slow_windows = _SLOW_WINDOWS
+            ahead = start + n + _PREFETCH_WINDOW
+            if ahead > part_end:
+                ahead = part_end
+            if ahead > start + n:
+                with nogil:
+                    cosfast_pw_prefetch(fd, start + n, ahead - start - n)
+                self._prefetched_until = ahead
         self._busy = False
         self.tempfile._release()
         self._flushed += done

@@ -61,6 +61,7 @@ class TempFile:
         self._lock = threading.Lock()
         # Serializes the sinks' pwrites into this file (see cosfast_pw_write in src_c).
         self._write_lock = threading.Lock()
+        self._slow_windows = 0  # see PartSink's prefetch in the compiled module
         self._users = 0
         self._closed = True
         if fd >= 0:
@@ -162,9 +163,17 @@ def _give_stage(buf: bytearray) -> None:
 
 # Prefetch: see the compiled module (_partwriter.pyx) for why and the measurements.
 _PREFETCH_WINDOW = 32 * 1024 * 1024
+_SLOW_WINDOWS = 8
 _PROBE_MIN = 256 * 1024
 _PROBE_SLOW_NS = 700 * 1000  # per MiB
 _MIB = 1024 * 1024
+
+
+def _prefetch(fd: int, offset: int, length: int) -> None:
+    try:
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass  # no prefetch, nothing worse
 
 
 class PartSink:
@@ -284,6 +293,13 @@ class PartSink:
         # _flushed and _crc move together after every pwrite, so a failure part way leaves them
         # describing exactly the bytes in the file (os.pwrite retries EINTR itself).
         start = self.offset + self._flushed
+        part_end = self.offset + self.length
+        new_window = self.prefetch and start >= self._prefetched_until
+        prefetch_first = new_window and self.tempfile._slow_windows > 0
+        if prefetch_first:
+            self.tempfile._slow_windows -= 1
+            self._prefetched_until = min(start + _PREFETCH_WINDOW, part_end)
+            _prefetch(fd, start, self._prefetched_until - start)
         total = 0
         write_ns = 0
         while total < len(view):
@@ -296,14 +312,12 @@ class PartSink:
             self._crc = crc64(view[total:total + n], self._crc)
             self._flushed += n
             total += n
-        if (self.prefetch and start >= self._prefetched_until and total >= _PROBE_MIN
+        if (new_window and not prefetch_first and total >= _PROBE_MIN
                 and write_ns * _MIB > _PROBE_SLOW_NS * total):
-            ahead = min(start + total + _PREFETCH_WINDOW, self.offset + self.length)
+            self.tempfile._slow_windows = _SLOW_WINDOWS
+            ahead = min(start + total + _PREFETCH_WINDOW, part_end)
             if ahead > start + total:
-                try:
-                    os.posix_fadvise(fd, start + total, ahead - start - total, os.POSIX_FADV_WILLNEED)
-                except OSError:
-                    pass  # no prefetch, nothing worse
+                _prefetch(fd, start + total, ahead - start - total)
                 self._prefetched_until = ahead
 
     def raise_if_failed(self) -> None:

@@ -575,3 +575,5 @@ def test_prefetching_sinks_write_the_exact_bytes(pw, tmp_path, monkeypatch, part
     assert path.read_bytes() == data
     if pw.__name__.endswith("_py"):
         assert all(sink._prefetched_until > sink.offset for sink in sinks)
+        # The first slow probe marked the file slow; later windows were prefetched before writing.
+        assert tf._slow_windows < pw._SLOW_WINDOWS
