@@ -11,6 +11,7 @@ the harness samples ``VmHWM`` (the high-water mark of the running program's own 
 """
 from __future__ import annotations
 
+import glob
 import os
 import subprocess
 import threading
@@ -74,23 +75,44 @@ def run_measured(spec: RunSpec) -> Measurement:
 
 
 class _HighWater(threading.Thread):
-    """Follows a process's VmHWM until told to stop (the mark only rises, so the last reading
-    before exit misses at most the final SAMPLE_EVERY seconds of growth)."""
+    """Follows the VmHWM of a process and of its descendants (cosfast's batch workers) until told
+    to stop. The peak is the sum of every process's own mark: an upper bound, since their peaks
+    need not coincide and forked workers share pages. A mark only rises, so the last reading
+    before a process exits misses at most the final SAMPLE_EVERY seconds of its growth."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self._path = f"/proc/{pid}/status"
+        self._pid = pid
         self._done = threading.Event()
-        self.peak_kib = 0
+        self._marks: dict[int, int] = {}
+
+    @property
+    def peak_kib(self) -> int:
+        return sum(self._marks.values())
 
     def run(self) -> None:
         while not self._done.is_set():
-            self.peak_kib = max(self.peak_kib, vm_hwm_kib(self._path))
+            for pid in process_tree(self._pid):
+                self._marks[pid] = max(self._marks.get(pid, 0), vm_hwm_kib(f"/proc/{pid}/status"))
             self._done.wait(SAMPLE_EVERY)
 
     def stop(self) -> None:
         self._done.set()
         self.join()
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its living descendants (from /proc/PID/task/TID/children)."""
+    tree, index = [pid], 0
+    while index < len(tree):
+        for task in glob.glob(f"/proc/{tree[index]}/task/*/children"):
+            try:
+                with open(task) as f:
+                    tree.extend(int(child) for child in f.read().split())
+            except OSError:
+                pass
+        index += 1
+    return tree
 
 
 def vm_hwm_kib(status_path: str = "/proc/self/status") -> int:

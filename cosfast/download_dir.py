@@ -22,6 +22,11 @@ Options (keyword-only):
   runs. ``object_callback(result)``: a cosfast.transfer.batch.ObjectResult per listed key (key,
   path, status 'downloaded' / 'skipped' / 'failed' / 'folder', size, error). Both are called from
   the calling thread or one of the engine's lane threads, one call at a time (never concurrently).
+- ``Processes``: worker processes to download with (cosfast.transfer.batch_workers). None (the
+  default) forks one per usable core (at most 4) when the batch has at least 64 objects and the
+  calling process has no other thread; 0 or 1 downloads in this process. An explicit number
+  forks even when other threads run: use it only if no other thread can hold a lock the workers
+  need (a fork copies locks as they are). MAXThread is the cap for all workers together.
 - ``Kwargs``: TrafficLimit, SSE-C headers and Response* overrides, sent for every object.
   Conditions (IfMatch, IfModifiedSince, ...), Range and VersionId name one object and are refused.
 
@@ -36,7 +41,8 @@ from typing import Any, Callable, Optional
 from cosfast.cos_exception import CosClientError
 from cosfast.download_file import MAX_CONNECTIONS, check_positive_int, engine_options, request_builder
 from cosfast.kwargs import check_download_headers, split_object_kwargs
-from cosfast.transfer.batch import BatchOptions, BatchSummary, ListedObject, ListingPage, download_prefix
+from cosfast.transfer.batch import BatchOptions, BatchSummary, ListedObject, ListingPage
+from cosfast.transfer.prefix import download_prefix
 from cosfast.transfer.download import DownloadOptions
 from cosfast.transfer.engine import RequestBuilder
 from cosfast.transfer.record import ObjectIdentity
@@ -47,6 +53,7 @@ __all__ = ["download_dir"]
 _PER_OBJECT_KWARGS = frozenset({"Range", "IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince",
                                 "VersionId"})
 MAX_KEYS_PER_PAGE = 1000
+MAX_PROCESSES = 64
 
 
 def _patterns(name: str, value: Any) -> tuple:
@@ -78,7 +85,8 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
                  SkipUnchanged: bool = True, PartSize: int = 20, MAXThread: int = 16, EnableCRC: bool = False,
                  MaxKeys: int = MAX_KEYS_PER_PAGE, DumpRecordDir: Optional[str] = None,
                  progress_callback: Optional[Callable[[int, int], None]] = None,
-                 object_callback: Optional[Callable[[Any], None]] = None, **Kwargs: Any) -> BatchSummary:
+                 object_callback: Optional[Callable[[Any], None]] = None, Processes: Optional[int] = None,
+                 **Kwargs: Any) -> BatchSummary:
     for name, value in (("Bucket", Bucket), ("Prefix", Prefix)):
         if not isinstance(value, str):
             raise CosClientError(f"{name} must be a string, got {type(value).__name__}")
@@ -87,6 +95,8 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
     check_positive_int("PartSize", PartSize)
     check_positive_int("MAXThread", MAXThread, MAX_CONNECTIONS)
     check_positive_int("MaxKeys", MaxKeys, MAX_KEYS_PER_PAGE)
+    if Processes is not None and Processes != 0:
+        check_positive_int("Processes", Processes, MAX_PROCESSES)
     for name, value in (("progress_callback", progress_callback), ("object_callback", object_callback)):
         if value is not None and not callable(value):
             raise CosClientError(f"{name} must be callable, got {type(value).__name__}")
@@ -104,7 +114,7 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
         skip_unchanged=bool(SkipUnchanged),
         download=DownloadOptions(part_size_mib=PartSize, max_connections=MAXThread, enable_crc=bool(EnableCRC),
                                  record_dir=DumpRecordDir, engine=engine_options(client, MAXThread)),
-        progress_callback=progress_callback, object_callback=object_callback)
+        progress_callback=progress_callback, object_callback=object_callback, processes=Processes)
     return download_prefix(bucket=Bucket, prefix=Prefix, local_dir=os.fspath(LocalDir),
                            list_page=_lister(client, Bucket, Prefix, MaxKeys), request_for=request_for,
                            options=options)

@@ -22,6 +22,21 @@ SAMPLE = Path(__file__).parent / "samples" / "sdk_batch_download.py"
 pytestmark = pytest.mark.timeout(120)
 
 
+@pytest.fixture(autouse=True, params=[None, 2], ids=["in-process", "2-workers"])
+def batch_processes(request, monkeypatch):
+    """Every test runs twice: downloading in the test's process (pytest runs threads, so the
+    automatic choice stays in-process) and in two forked worker processes."""
+    if request.param is not None:
+        real = CosS3Client.download_dir
+
+        def download_dir(self, *args, **kwargs):
+            kwargs.setdefault("Processes", request.param)
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(CosS3Client, "download_dir", download_dir)
+    return request.param
+
+
 def client_for(emulator) -> CosS3Client:
     return CosS3Client(CosConfig(**emulator.sdk_config()))
 

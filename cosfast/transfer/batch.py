@@ -1,11 +1,13 @@
-"""Many objects at once: every object under a COS prefix into a local folder.
+"""Many objects at once: the pieces of downloading a COS prefix into a local folder (put
+together by cosfast.transfer.prefix, in this process or in worker processes).
 
-The flow: a background thread pages through the listing (List Objects v1, marker) into a bounded
-queue; the engine's lanes (the calling thread and, on several cores, lane threads), one at a
-time, turn each listed object into its jobs (one whole-object GET for small objects, ranged
-parts for large ones, as ``download_file`` decides), pulled lazily by ONE TransferEngine, so
-all objects share its kept-alive connections and its one cap on concurrent transfers, and the
-first downloads run while later pages are still being listed. Each object is
+The flow: a background thread (Lister) pages through the listing (List Objects v1, marker) into a
+bounded queue; a Selector filters and places each listed key, in listing order; a Batch turns
+each placed object into its jobs (one whole-object GET for small objects, ranged parts for large
+ones, as ``download_file`` decides), pulled lazily by ONE TransferEngine (the engine's lanes call
+into it one at a time), so all its objects share kept-alive connections and one cap on
+concurrent transfers, and the first downloads run while later pages are still being listed; a
+Reporter keeps the summary and calls the callbacks. Each object is
 verified and renamed into place like ``download_file`` (ObjectTransfer); a failed object is
 reported and the others go on.
 
@@ -22,7 +24,6 @@ from its resume record.
 from __future__ import annotations
 
 import calendar
-import dataclasses
 import email.utils
 import fnmatch
 import os
@@ -30,19 +31,18 @@ import queue
 import re
 import stat
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
 from cosfast.cos_exception import digest_xml
 from cosfast.transfer.download import DownloadOptions, ObjectTransfer
-from cosfast.transfer.engine import RangeJob, RequestBuilder, TransferEngine
+from cosfast.transfer.engine import RangeJob, RequestBuilder
 from cosfast.transfer.errors import TransferError
-from cosfast.transfer.keypath import KeyPlacementError, LocalTree, Placement, strip_prefix
+from cosfast.transfer.keypath import KeyPlacementError, LocalTree, strip_prefix
 from cosfast.transfer.record import ObjectIdentity
 
-__all__ = ["ListedObject", "ListingPage", "ObjectResult", "BatchSummary", "BatchOptions", "download_prefix",
-           "DOWNLOADED", "SKIPPED", "FAILED", "FOLDER"]
+__all__ = ["ListedObject", "ListingPage", "ObjectResult", "BatchSummary", "BatchOptions", "Lister", "Reporter",
+           "Selector", "Batch", "listed_source", "END", "DOWNLOADED", "SKIPPED", "FAILED", "FOLDER"]
 
 DOWNLOADED, SKIPPED, FAILED, FOLDER = "downloaded", "skipped", "failed", "folder"
 _ISO8601 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)")
@@ -115,6 +115,9 @@ class BatchOptions:
     object_callback: Optional[Callable[[ObjectResult], None]] = None
     # Listed objects waiting for a connection; bounds memory however large the prefix is.
     queue_size: int = 4096
+    # Worker processes (cosfast.transfer.batch_workers): None decides from the machine and the
+    # batch; 0 or 1 downloads in this process.
+    processes: Optional[int] = None
 
 
 ListPage = Callable[[str], ListingPage]  # marker -> page
@@ -152,38 +155,40 @@ def failure_reason(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-_END = object()
+END = object()
 
 
-class _Lister(threading.Thread):
-    """Pages through the listing into a bounded queue; ends it with _END (after ``error`` if any)."""
+class Lister(threading.Thread):
+    """Pages through the listing into a bounded queue, from a first page already listed; ends it
+    with END (after ``error`` if any)."""
 
-    def __init__(self, list_page: ListPage, queue_size: int) -> None:
+    def __init__(self, list_page: ListPage, queue_size: int, first_page: ListingPage) -> None:
         super().__init__(name="cosfast-lister", daemon=True)
         self.queue: "queue.Queue[object]" = queue.Queue(queue_size)
         self.error: Optional[BaseException] = None
         self._list_page = list_page
-        self._stop = threading.Event()
+        self._first_page = first_page
+        self._stopping = threading.Event()
 
     def run(self) -> None:
-        marker = ""
+        page, marker = self._first_page, ""
         try:
-            while not self._stop.is_set():
-                page = self._list_page(marker)
+            while True:
                 for listed in page.objects:
                     self._put(listed)
-                if page.next_marker is None:
+                if page.next_marker is None or self._stopping.is_set():
                     break
                 if page.next_marker <= marker:
                     raise RuntimeError(f"the listing went backwards (marker {page.next_marker!r} after {marker!r})")
                 marker = page.next_marker
+                page = self._list_page(marker)
         except BaseException as exc:  # handed to the downloading thread, which raises it
             self.error = exc
         finally:
-            self._put(_END)
+            self._put(END)
 
     def _put(self, item: object) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 self.queue.put(item, timeout=_PUT_POLL_SECONDS)
                 return
@@ -191,99 +196,20 @@ class _Lister(threading.Thread):
                 continue
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
 
-class _Batch:
-    """The state of one download_prefix run. The engine calls into it (job source, owners'
-    settlement, progress, ticks) under its one lock, so no two lanes are ever inside at once."""
+class Reporter:
+    """Where a batch's outcomes go: the summary, the callbacks and the overall byte counts."""
 
-    def __init__(self, *, bucket: str, prefix: str, local_dir: str, request_for: RequestFor,
-                 options: BatchOptions, lister: _Lister) -> None:
-        self.bucket = bucket
-        self.prefix = prefix
-        self.tree = LocalTree(local_dir, prefix)
-        self.request_for = request_for
-        self.options = options
-        self.lister = lister
+    def __init__(self, options: BatchOptions) -> None:
         self.summary = BatchSummary()
-        self.in_flight: dict[int, tuple[ObjectTransfer, ListedObject, Placement]] = {}
         self.consumed = 0
         self.total = 0
+        self._object_callback = options.object_callback
+        self._progress_callback = options.progress_callback
 
-    # -- the job source the engine pulls from ----------------------------------------------
-
-    def jobs(self) -> Iterator[Optional[_ObjectOpener]]:
-        while True:
-            # Block for the listing only when no transfer is running or waiting: then there is
-            # nothing else to do. Otherwise say "nothing yet" and let the engine move bytes.
-            try:
-                item = self.lister.queue.get(block=not self.in_flight)
-            except queue.Empty:
-                yield None
-                continue
-            if item is _END:
-                return
-            assert isinstance(item, ListedObject)
-            opener = self._start(item)
-            if opener is not None:
-                yield opener
-
-    def _start(self, listed: ListedObject) -> Optional[_ObjectOpener]:
-        """Decides what to do with a listed key; an object to download becomes an opener, which
-        an engine lane opens (lock, temp file) outside the engine's lock."""
-        if not self._wanted(listed.key):
-            return None
-        try:
-            placement = self.tree.place(listed.key)
-            self.tree.make_folder(placement)
-        except KeyPlacementError as exc:
-            self._report(ObjectResult(listed.key, None, FAILED, listed.size, exc.reason))
-            return None
-        if placement.folder:
-            self._report(ObjectResult(listed.key, placement.path, FOLDER, 0))
-            return None
-        mtime = listing_time(listed.last_modified)
-        if self.options.skip_unchanged and is_unchanged(placement.path, listed.size, mtime):
-            self._report(ObjectResult(listed.key, placement.path, SKIPPED, listed.size))
-            return None
-        identity = ObjectIdentity(bucket=self.bucket, key=listed.key, version_id=None, etag=listed.etag,
-                                  size=listed.size, last_modified=listed.last_modified, crc64=None)
-        transfer = ObjectTransfer(identity, placement.path, build_request=self.request_for(identity),
-                                  options=self.options.download, mtime=mtime, on_settled=self._settled)
-        self.in_flight[id(transfer)] = (transfer, listed, placement)
-        self._add_total(listed.size)
-        return _ObjectOpener(self, transfer)
-
-    def opened(self, transfer: ObjectTransfer, jobs: list[RangeJob], error: Optional[Exception]) -> list[RangeJob]:
-        _, listed, placement = self.in_flight[id(transfer)]
-        if error is not None:
-            del self.in_flight[id(transfer)]
-            self._add_total(-listed.size)
-            self._report(ObjectResult(listed.key, placement.path, FAILED, listed.size, failure_reason(error)))
-            return []
-        self.on_bytes(listed.size - sum(job.part.length for job in jobs))  # resumed parts
-        transfer.complete_if_nothing_to_fetch(jobs)
-        return jobs
-
-    def _wanted(self, key: str) -> bool:
-        relative = strip_prefix(key, self.prefix)
-        opts = self.options
-        if opts.include and not any(fnmatch.fnmatchcase(relative, p) for p in opts.include):
-            return False
-        return not any(fnmatch.fnmatchcase(relative, p) for p in opts.exclude)
-
-    # -- outcomes ------------------------------------------------------------------------------
-
-    def _settled(self, transfer: ObjectTransfer) -> None:
-        _, listed, placement = self.in_flight.pop(id(transfer))
-        if transfer.error is None:
-            self._report(ObjectResult(listed.key, placement.path, DOWNLOADED, listed.size))
-        else:
-            self._report(ObjectResult(listed.key, placement.path, FAILED, listed.size,
-                                      failure_reason(transfer.error)))
-
-    def _report(self, result: ObjectResult) -> None:
+    def result(self, result: ObjectResult) -> None:
         summary = self.summary
         if result.status == DOWNLOADED:
             summary.downloaded += 1
@@ -294,21 +220,149 @@ class _Batch:
             summary.folders += 1
         else:
             summary.failed.append((result.key, result.error or "failed"))
-        if self.options.object_callback is not None:
-            self.options.object_callback(result)
+        if self._object_callback is not None:
+            self._object_callback(result)
 
-    def _add_total(self, nbytes: int) -> None:
+    def add_total(self, nbytes: int) -> None:
         self.total += nbytes
         self._progress()
 
-    def on_bytes(self, nbytes: int) -> None:
+    def add_consumed(self, nbytes: int) -> None:
         if nbytes:
             self.consumed += nbytes
             self._progress()
 
     def _progress(self) -> None:
-        if self.options.progress_callback is not None:
-            self.options.progress_callback(self.consumed, self.total)
+        if self._progress_callback is not None:
+            self._progress_callback(self.consumed, self.total)
+
+
+class Selector:
+    """Decides, for each listed key in listing order, whether and where it lands: the filters,
+    the key-to-path placement (which needs every earlier key, to tell files from folders) and
+    folder markers. Refusals and folders are reported at once."""
+
+    def __init__(self, prefix: str, local_dir: str, options: BatchOptions, reporter: Reporter) -> None:
+        self.prefix = prefix
+        self.tree = LocalTree(local_dir, prefix)
+        self._include = options.include
+        self._exclude = options.exclude
+        self._reporter = reporter
+
+    def place(self, listed: ListedObject) -> Optional[str]:
+        """The local path to download ``listed`` to; None if it is filtered out, refused or a folder."""
+        if not self._wanted(listed.key):
+            return None
+        try:
+            placement = self.tree.place(listed.key)
+            self.tree.make_folder(placement)
+        except KeyPlacementError as exc:
+            self._reporter.result(ObjectResult(listed.key, None, FAILED, listed.size, exc.reason))
+            return None
+        if placement.folder:
+            self._reporter.result(ObjectResult(listed.key, placement.path, FOLDER, 0))
+            return None
+        return placement.path
+
+    def _wanted(self, key: str) -> bool:
+        relative = strip_prefix(key, self.prefix)
+        if self._include and not any(fnmatch.fnmatchcase(relative, p) for p in self._include):
+            return False
+        return not any(fnmatch.fnmatchcase(relative, p) for p in self._exclude)
+
+
+# A placed object: what was listed and the local path it goes to.
+PlacedObject = tuple[ListedObject, str]
+# Where a batch takes its placed objects from: source(block) -> a PlacedObject, None for "nothing
+# yet" (only when block is False) or END once there will be no more.
+PlacedSource = Callable[[bool], object]
+
+
+def listed_source(lister: Lister, selector: Selector) -> PlacedSource:
+    """The placed objects of a listing running in this process."""
+
+    def next_placed(block: bool) -> object:
+        while True:
+            try:
+                item = lister.queue.get(block=block)
+            except queue.Empty:
+                return None
+            if item is END:
+                return END
+            assert isinstance(item, ListedObject)
+            path = selector.place(item)
+            if path is not None:
+                return item, path
+
+    return next_placed
+
+
+class Batch:
+    """Downloads placed objects on one engine. The engine calls into it (job source, owners'
+    settlement, progress, ticks) under its one lock, so no two lanes are ever inside at once."""
+
+    def __init__(self, *, bucket: str, request_for: RequestFor, options: BatchOptions, source: PlacedSource,
+                 reporter: Reporter) -> None:
+        self.bucket = bucket
+        self.request_for = request_for
+        self.options = options
+        self.source = source
+        self.reporter = reporter
+        self.in_flight: dict[int, tuple[ObjectTransfer, ListedObject, str]] = {}
+
+    # -- the job source the engine pulls from ----------------------------------------------
+
+    def jobs(self) -> Iterator[Optional[_ObjectOpener]]:
+        while True:
+            # Block for more objects only when no transfer is running or waiting: then there is
+            # nothing else to do. Otherwise say "nothing yet" and let the engine move bytes.
+            item = self.source(not self.in_flight)
+            if item is None:
+                yield None
+                continue
+            if item is END:
+                return
+            opener = self._start(*item)
+            if opener is not None:
+                yield opener
+
+    def _start(self, listed: ListedObject, path: str) -> Optional[_ObjectOpener]:
+        """An object to download becomes an opener, which an engine lane opens (lock, temp file)
+        outside the engine's lock; an unchanged local copy is reported skipped."""
+        mtime = listing_time(listed.last_modified)
+        if self.options.skip_unchanged and is_unchanged(path, listed.size, mtime):
+            self.reporter.result(ObjectResult(listed.key, path, SKIPPED, listed.size))
+            return None
+        identity = ObjectIdentity(bucket=self.bucket, key=listed.key, version_id=None, etag=listed.etag,
+                                  size=listed.size, last_modified=listed.last_modified, crc64=None)
+        transfer = ObjectTransfer(identity, path, build_request=self.request_for(identity),
+                                  options=self.options.download, mtime=mtime, on_settled=self._settled)
+        self.in_flight[id(transfer)] = (transfer, listed, path)
+        self.reporter.add_total(listed.size)
+        return _ObjectOpener(self, transfer)
+
+    def opened(self, transfer: ObjectTransfer, jobs: list[RangeJob], error: Optional[Exception]) -> list[RangeJob]:
+        _, listed, path = self.in_flight[id(transfer)]
+        if error is not None:
+            del self.in_flight[id(transfer)]
+            self.reporter.add_total(-listed.size)
+            self.reporter.result(ObjectResult(listed.key, path, FAILED, listed.size, failure_reason(error)))
+            return []
+        self.on_bytes(listed.size - sum(job.part.length for job in jobs))  # resumed parts
+        transfer.complete_if_nothing_to_fetch(jobs)
+        return jobs
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _settled(self, transfer: ObjectTransfer) -> None:
+        _, listed, path = self.in_flight.pop(id(transfer))
+        if transfer.error is None:
+            self.reporter.result(ObjectResult(listed.key, path, DOWNLOADED, listed.size))
+        else:
+            self.reporter.result(ObjectResult(listed.key, path, FAILED, listed.size, failure_reason(transfer.error)))
+
+    def on_bytes(self, nbytes: int) -> None:
+        self.reporter.add_consumed(nbytes)
 
     def tick(self) -> None:
         for transfer, _, _ in list(self.in_flight.values()):
@@ -326,7 +380,7 @@ class _ObjectOpener:
 
     __slots__ = ("_batch", "_transfer")
 
-    def __init__(self, batch: _Batch, transfer: ObjectTransfer) -> None:
+    def __init__(self, batch: Batch, transfer: ObjectTransfer) -> None:
         self._batch = batch
         self._transfer = transfer
 
@@ -335,35 +389,3 @@ class _ObjectOpener:
 
     def opened(self, jobs: list[RangeJob], error: Optional[Exception]) -> list[RangeJob]:
         return self._batch.opened(self._transfer, jobs, error)
-
-
-def download_prefix(*, bucket: str, prefix: str, local_dir: str, list_page: ListPage, request_for: RequestFor,
-                    options: BatchOptions, engine: Optional[TransferEngine] = None) -> BatchSummary:
-    """Downloads every listed object under ``prefix`` into ``local_dir``; see the module docstring.
-
-    Raises only for the run as a whole (the listing failed, an interrupt); per-object failures are
-    in the summary. ``engine``: a caller's engine to reuse, else one is made for this run."""
-    start = time.monotonic()
-    os.makedirs(local_dir, exist_ok=True)
-    lister = _Lister(list_page, options.queue_size)
-    batch = _Batch(bucket=bucket, prefix=prefix, local_dir=local_dir, request_for=request_for,
-                   options=options, lister=lister)
-    own_engine = engine is None
-    if engine is None:
-        engine = TransferEngine(dataclasses.replace(options.download.engine,
-                                                    max_connections=options.download.max_connections))
-    lister.start()
-    try:
-        engine.run(batch.jobs(), on_progress=batch.on_bytes, on_tick=batch.tick)
-    except BaseException as exc:
-        batch.abandon_all(exc)
-        raise
-    finally:
-        lister.stop()
-        if own_engine:
-            engine.close()
-    if lister.error is not None:
-        raise lister.error
-    batch.summary.seconds = time.monotonic() - start
-    return batch.summary
-

@@ -1,0 +1,65 @@
+"""Download a prefix: list it, place each key, download the objects in this process or in worker
+processes (cosfast.transfer.batch_workers), and sum up. The pieces are in cosfast.transfer.batch."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Optional
+
+from cosfast.transfer import batch_workers
+from cosfast.transfer.batch import (Batch, BatchOptions, BatchSummary, ListPage, Lister, Reporter, RequestFor,
+                                    Selector, listed_source)
+from cosfast.transfer.engine import TransferEngine
+
+__all__ = ["download_prefix"]
+
+
+def download_prefix(*, bucket: str, prefix: str, local_dir: str, list_page: ListPage, request_for: RequestFor,
+                    options: BatchOptions, engine: Optional[TransferEngine] = None) -> BatchSummary:
+    """Downloads every listed object under ``prefix`` into ``local_dir``; see the module docstring.
+
+    Raises only for the run as a whole (the listing failed, an interrupt); per-object failures are
+    in the summary. ``engine``: a caller's engine to reuse, else one is made for this run (or one
+    per worker process, see cosfast.transfer.batch_workers)."""
+    start = time.monotonic()
+    os.makedirs(local_dir, exist_ok=True)
+    # The first page is listed before any thread starts: worker processes are forked from a
+    # process with one thread, and how many (if any) depends on how many objects there are.
+    first_page = list_page("")
+    reporter = Reporter(options)
+    selector = Selector(prefix, local_dir, options, reporter)
+    lister = Lister(list_page, options.queue_size, first_page)
+    processes = 0 if engine is not None else batch_workers.process_count(options, first_page)
+    if processes:
+        pool = batch_workers.WorkerPool.fork(processes, bucket=bucket, request_for=request_for, options=options)
+        lister.start()
+        try:
+            pool.run(listed_source(lister, selector), reporter)
+        finally:
+            lister.stop()
+    else:
+        _run_in_process(Batch(bucket=bucket, request_for=request_for, options=options,
+                              source=listed_source(lister, selector), reporter=reporter),
+                        lister, options, engine)
+    if lister.error is not None:
+        raise lister.error
+    reporter.summary.seconds = time.monotonic() - start
+    return reporter.summary
+
+
+def _run_in_process(batch: Batch, lister: Lister, options: BatchOptions, engine: Optional[TransferEngine]) -> None:
+    own_engine = engine is None
+    if engine is None:
+        engine = TransferEngine(dataclasses.replace(options.download.engine,
+                                                    max_connections=options.download.max_connections))
+    lister.start()
+    try:
+        engine.run(batch.jobs(), on_progress=batch.on_bytes, on_tick=batch.tick)
+    except BaseException as exc:
+        batch.abandon_all(exc)
+        raise
+    finally:
+        lister.stop()
+        if own_engine:
+            engine.close()

@@ -1,0 +1,217 @@
+"""download_dir in forked worker processes (cosfast.transfer.batch_workers): when it is chosen,
+callbacks in the calling thread, a worker killed mid-batch, an interrupted parent. The common
+behaviour (pages, keys, filters, faults, resume) runs in both modes in test_download_dir.py."""
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import cosfast
+from cosfast import CosClientError, CosConfig, CosS3Client
+from cosfast.emulator import Fault
+from cosfast.transfer.batch import DOWNLOADED, FAILED, BatchOptions, ListedObject, ListingPage
+from cosfast.transfer.batch_workers import MIN_OBJECTS_FOR_WORKERS, process_count
+from cosfast.transfer.download import DownloadOptions
+from cosfast.transfer.engine import EngineOptions
+
+REPO_ROOT = str(Path(cosfast.__file__).resolve().parent.parent)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def client_for(emulator) -> CosS3Client:
+    return CosS3Client(CosConfig(**emulator.sdk_config()))
+
+
+def payload(i: int, size: int) -> bytes:
+    return (f"{i:08d}".encode() * (size // 8 + 1))[:size]
+
+
+def children() -> list[int]:
+    pids = []
+    for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        with open(path) as f:
+            pids.extend(int(pid) for pid in f.read().split())
+    return pids
+
+
+def page(count: int, truncated: bool = False) -> ListingPage:
+    objects = [ListedObject(f"k{i}", 1, "e", "") for i in range(count)]
+    return ListingPage(objects, "k" if truncated else None)
+
+
+def options(processes=None, connections: int = 16, lanes=None) -> BatchOptions:
+    engine = EngineOptions(max_connections=connections, lanes=lanes)
+    return BatchOptions(download=DownloadOptions(max_connections=connections, engine=engine), processes=processes)
+
+
+# -- when workers are used -----------------------------------------------------------------------
+
+def test_explicit_process_counts_are_capped_by_the_connections():
+    assert process_count(options(processes=3), page(1)) == 3
+    assert process_count(options(processes=8, connections=2), page(1)) == 2
+    assert process_count(options(processes=1), page(5000)) == 0
+    assert process_count(options(processes=0), page(5000)) == 0
+
+
+def test_automatic_choice_stays_in_process_with_other_threads_running():
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert process_count(options(lanes=2), page(1000, truncated=True)) == 0
+    finally:
+        stop.set()
+        other.join()
+
+
+AUTO_SCRIPT = textwrap.dedent("""
+    import glob, json, os, sys, threading
+    sys.path.insert(0, {root!r})
+    from cosfast import CosConfig, CosS3Client
+    import cosfast.transfer.engine as engine
+    engine._usable_cpus = lambda: 2  # as on a 2-core machine, whatever this one has
+    config = json.loads(sys.argv[1])
+    if sys.argv[2] == "thread":
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
+    seen = []
+    def object_callback(result):
+        if not seen:
+            seen.append(sum(len(open(p).read().split())
+                            for p in glob.glob(f"/proc/{{os.getpid()}}/task/*/children")))
+    summary = CosS3Client(CosConfig(**config)).download_dir(
+        sys.argv[3], "auto/", sys.argv[4], object_callback=object_callback)
+    print(json.dumps({{"children": seen[0], "downloaded": summary.downloaded}}))
+""")
+
+
+@pytest.mark.parametrize("setting,expected_children", [("alone", 2), ("thread", 0)])
+def test_a_single_threaded_caller_gets_one_worker_per_core(emulator, tmp_path, setting, expected_children):
+    import json
+
+    for i in range(MIN_OBJECTS_FOR_WORKERS):
+        emulator.put(f"auto/{i:03d}", payload(i, 1000))
+    script = tmp_path / "auto.py"
+    script.write_text(AUTO_SCRIPT.format(root=REPO_ROOT))
+    out = subprocess.run([sys.executable, str(script), json.dumps(emulator.sdk_config()), setting,
+                          emulator.bucket, str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=60, check=True)
+    report = json.loads(out.stdout)
+    assert report == {"children": expected_children, "downloaded": MIN_OBJECTS_FOR_WORKERS}
+
+
+# -- behaviour ------------------------------------------------------------------------------------
+
+def test_callbacks_run_in_the_calling_thread_with_monotonic_progress(emulator, tmp_path):
+    for i in range(150):
+        emulator.put(f"cb/{i:03d}", payload(i, 5000 + i))
+    total = sum(5000 + i for i in range(150))
+    caller = threading.get_ident()
+    threads, progress, results = set(), [], []
+
+    def on_progress(consumed, total_now):
+        threads.add(threading.get_ident())
+        progress.append((consumed, total_now))
+
+    def on_object(result):
+        threads.add(threading.get_ident())
+        results.append(result)
+
+    summary = client_for(emulator).download_dir(emulator.bucket, "cb/", str(tmp_path), MaxKeys=40, Processes=2,
+                                                progress_callback=on_progress, object_callback=on_object)
+    assert (summary.downloaded, summary.failed, summary.bytes) == (150, [], total)
+    assert threads == {caller}
+    assert sorted(r.key for r in results) == [f"cb/{i:03d}" for i in range(150)]
+    assert all(consumed <= total_now for consumed, total_now in progress)
+    assert [c for c, _ in progress] == sorted(c for c, _ in progress)
+    assert progress[-1] == (total, total)
+    for i in range(150):
+        assert (tmp_path / f"{i:03d}").read_bytes() == payload(i, 5000 + i)
+    assert children() == []  # every worker reaped
+
+
+def test_a_worker_killed_mid_batch_fails_its_objects_and_the_others_land(emulator, tmp_path):
+    count = 24
+    for i in range(count):
+        emulator.put(f"kill/{i:02d}", payload(i, 20000))
+    # Every GET stalls a moment, so each worker has objects outstanding when one is killed.
+    emulator.add_fault(Fault("stall", bucket=emulator.bucket, method="GET", after_bytes=10, seconds=0.2, times=None))
+    victims: list[int] = []
+
+    def on_object(result):
+        if not victims:
+            victims.append(children()[0])
+            os.kill(victims[0], signal.SIGKILL)
+
+    summary = client_for(emulator).download_dir(emulator.bucket, "kill/", str(tmp_path), MAXThread=2,
+                                                Processes=2, object_callback=on_object)
+    assert summary.downloaded + len(summary.failed) == count
+    assert summary.failed, "the killed worker had objects outstanding"
+    assert all(reason == "the worker process was killed by signal 9" for _, reason in summary.failed)
+    failed = {key for key, _ in summary.failed}
+    for i in range(count):
+        if f"kill/{i:02d}" not in failed:
+            assert (tmp_path / f"{i:02d}").read_bytes() == payload(i, 20000)
+    assert children() == []
+
+
+def test_an_interrupted_parent_stops_its_workers_and_leaves_no_temp_files(emulator, tmp_path):
+    for i in range(60):
+        emulator.put(f"int/{i:02d}", payload(i, 20000))
+    emulator.add_fault(Fault("stall", bucket=emulator.bucket, method="GET", after_bytes=10, seconds=0.3, times=None))
+    started = time.monotonic()
+
+    def on_object(result):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        client_for(emulator).download_dir(emulator.bucket, "int/", str(tmp_path), MAXThread=4, Processes=2,
+                                          object_callback=on_object)
+    assert time.monotonic() - started < 10
+    assert children() == []
+    landed = [p for p in tmp_path.iterdir()]
+    assert all(".cosfast" not in p.name for p in landed), landed
+    for p in landed:
+        assert p.read_bytes() == payload(int(p.name), 20000)
+
+
+def test_every_worker_gone_raises_for_the_run(emulator, tmp_path):
+    for i in range(300):
+        emulator.put(f"gone/{i:03d}", payload(i, 100))
+    emulator.add_fault(Fault("stall", bucket=emulator.bucket, method="GET", after_bytes=10, seconds=0.2, times=None))
+    killed = []
+
+    def on_object(result):
+        if not killed:
+            killed.extend(children())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    with pytest.raises(CosClientError, match="every worker process of the batch ended: the worker process was "
+                                             "killed by signal 9"):
+        client_for(emulator).download_dir(emulator.bucket, "gone/", str(tmp_path), MaxKeys=100, MAXThread=2,
+                                          Processes=2, object_callback=on_object)
+    assert children() == []
+
+
+def test_results_of_both_kinds_reach_the_summary(emulator, tmp_path):
+    for i in range(80):
+        emulator.put(f"mixed/{i:02d}", payload(i, 3000))
+    emulator.add_fault(Fault("status", bucket=emulator.bucket, key="mixed/07", status=403, code="AccessDenied",
+                             times=None))
+    statuses = {}
+    summary = client_for(emulator).download_dir(emulator.bucket, "mixed/", str(tmp_path), Processes=3,
+                                                object_callback=lambda r: statuses.setdefault(r.key, r.status))
+    assert summary.downloaded == 79
+    assert [key for key, _ in summary.failed] == ["mixed/07"]
+    assert summary.failed[0][1].startswith("AccessDenied")
+    assert statuses["mixed/07"] == FAILED and list(statuses.values()).count(DOWNLOADED) == 79
