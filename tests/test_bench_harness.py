@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,29 @@ def test_verification_catches_wrong_missing_and_stray_files(tmp_path: Path) -> N
     shutil.copy(tmp_path / "corpus" / "b-1250000000" / corpus.objects[1].key, flipped)
     (dest / "small" / "00002.bin.tmp").write_bytes(b"leftover")
     assert "unexpected: small/00002.bin.tmp" in verify_destination(dest, corpus, "small").problem
+
+
+def test_peak_rss_follows_the_whole_process_tree(tmp_path: Path) -> None:
+    """A contender whose memory is in a forked worker (cosfast's batch workers) is charged for it:
+    the sampler sums the high-water marks of the process and its descendants."""
+    from bench.measure import _HighWater, process_tree
+
+    script = ("import os, time\n"
+              "if os.fork() == 0:\n"
+              "    block = bytearray(96 * 1024 * 1024)\n"  # touched: calloc'd pages count once written
+              "    block[::4096] = b'x' * len(block[::4096])\n"
+              "    time.sleep(2)\n"
+              "    os._exit(0)\n"
+              "os.wait()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    sampler = _HighWater(proc.pid)
+    sampler.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(process_tree(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(process_tree(proc.pid)) == 2
+    finally:
+        proc.wait(timeout=30)
+        sampler.stop()
+    assert sampler.peak_kib > 96 * 1024
