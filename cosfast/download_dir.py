@@ -20,8 +20,9 @@ Options (keyword-only):
 - ``MaxKeys`` (1000): keys per listing page. ``DumpRecordDir``: where resume records go.
 - ``progress_callback(consumed_bytes, total_bytes)``: overall; ``total`` grows while the listing
   runs. ``object_callback(result)``: a cosfast.transfer.batch.ObjectResult per listed key (key,
-  path, status 'downloaded' / 'skipped' / 'failed' / 'folder', size, error). Both are called from
-  the calling thread or one of the engine's lane threads, one call at a time (never concurrently).
+  path, status 'downloaded' / 'skipped' / 'failed' / 'folder', size, error). Both are called one
+  call at a time (never concurrently): with worker processes from the calling thread, in-process
+  from the calling thread or one of the engine's lane threads.
 - ``Processes``: worker processes to download with (cosfast.transfer.batch_workers). None (the
   default) forks one per usable core (at most 4) when the batch has at least 64 objects and the
   calling process has no other thread; 0 or 1 downloads in this process. An explicit number

@@ -171,12 +171,14 @@ def test_ls_folder_by_folder_and_recursive(emulator):
         ("object", "d/a.txt", 7), ("object", "d/sub/b.txt", 11), ("object", "d/sub/c.txt", 11)]
 
 
-def test_get_recursive_json_lines_and_exit_status(emulator, tmp_path):
+@pytest.mark.parametrize("processes", [[], ["--processes", "2"]], ids=["in-process", "2-workers"])
+def test_get_recursive_json_lines_and_exit_status(emulator, tmp_path, processes):
     for i in range(12):
         emulator.put(f"r/{i % 3}/{i}.bin", bytes([i]) * (100 + i))
     emulator.put("r/../escape", b"never")
     env = emulator_env(emulator)
-    result = run_cli("get", "-r", "--json", f"cos://{emulator.bucket}/r/", str(tmp_path / "out"), env=env)
+    result = run_cli("get", "-r", "--json", *processes, f"cos://{emulator.bucket}/r/", str(tmp_path / "out"),
+                     env=env)
     assert result.returncode == 1, result.stderr  # one key was refused
     docs = json_lines(result.stdout)
     objects = [d for d in docs if d["type"] == "object"]
@@ -310,7 +312,8 @@ def test_demo_runs_verifies_and_cleans_up(tmp_path):
     assert list(tmp_path.iterdir()) == []  # the emulator's root and every download are gone
 
 
-def test_ctrl_c_stops_cleanly_with_exit_130_and_no_half_files(emulator, tmp_path):
+@pytest.mark.parametrize("processes", [[], ["--processes", "2"]], ids=["in-process", "2-workers"])
+def test_ctrl_c_stops_cleanly_with_exit_130_and_no_half_files(emulator, tmp_path, processes):
     import signal
     import time
 
@@ -321,7 +324,7 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_no_half_files(emulator, tmp_path
     emulator.add_fault(Fault("slow", bucket=emulator.bucket, rate=50_000, times=None))
     emulator.clear_log()
     child_env = dict(CLEAN_ENV, PYTHONPATH=REPO_ROOT, **emulator_env(emulator))
-    proc = subprocess.Popen([sys.executable, "-m", "cosfast", "get", "-r", f"cos://{emulator.bucket}/slow/",
+    proc = subprocess.Popen([sys.executable, "-m", "cosfast", "get", "-r", *processes, f"cos://{emulator.bucket}/slow/",
                              str(tmp_path / "out")], env=child_env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

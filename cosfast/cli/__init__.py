@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip keys matching this glob; repeatable, wins over --include")
     batch.add_argument("--force", action="store_true",
                        help="download even objects whose local copy has the same size and mtime")
+    batch.add_argument("--processes", type=_positive_int, default=None, metavar="N",
+                       help="worker processes (default: one per core, at most 4, for 64 objects or "
+                            "more; 1: download in this process)")
 
     ls = sub.add_parser("ls", parents=[common], help="list objects under a prefix",
                         description="List cos://bucket/prefix: objects and, unless -r, sub-folders.")

@@ -99,7 +99,8 @@ def _get_recursive(args: argparse.Namespace, url: CosUrl, connection: Connection
         summary = client.download_dir(
             url.bucket, url.key, args.dest, Include=tuple(args.include), Exclude=tuple(args.exclude),
             SkipUnchanged=not args.force, PartSize=args.part_size, MAXThread=args.threads,
-            EnableCRC=args.crc, progress_callback=on_progress, object_callback=on_object, **_traffic(args))
+            EnableCRC=args.crc, Processes=args.processes, progress_callback=on_progress, object_callback=on_object,
+            **_traffic(args))
     finally:
         progress.close()
     out.record(dict(type="summary", **summary.to_dict()),
