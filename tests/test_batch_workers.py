@@ -4,6 +4,7 @@ behaviour (pages, keys, filters, faults, resume) runs in both modes in test_down
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from cosfast import CosClientError, CosConfig, CosS3Client
 from cosfast.emulator import Fault
 from cosfast.transfer.batch import DOWNLOADED, FAILED, BatchOptions, ListedObject, ListingPage
 from cosfast.transfer.batch_workers import MIN_OBJECTS_FOR_WORKERS, process_count
-from cosfast.transfer.download import DownloadOptions
+from cosfast.transfer.download import DownloadOptions, UnverifiedDownloadWarning
 from cosfast.transfer.engine import EngineOptions
 
 REPO_ROOT = str(Path(cosfast.__file__).resolve().parent.parent)
@@ -215,3 +216,17 @@ def test_results_of_both_kinds_reach_the_summary(emulator, tmp_path):
     assert [key for key, _ in summary.failed] == ["mixed/07"]
     assert summary.failed[0][1].startswith("AccessDenied")
     assert statuses["mixed/07"] == FAILED and list(statuses.values()).count(DOWNLOADED) == 79
+
+
+def test_warnings_and_log_records_of_workers_reach_the_caller(emulator, tmp_path, caplog):
+    for i in range(6):
+        emulator.put(f"old/{i}", payload(i, 1000), with_crc=False)
+    caplog.set_level(logging.WARNING, logger="cosfast")
+    with pytest.warns(UnverifiedDownloadWarning, match="x-cos-hash-crc64ecma") as caught:
+        summary = client_for(emulator).download_dir(emulator.bucket, "old/", str(tmp_path), EnableCRC=True,
+                                                    Processes=2)
+    assert summary.downloaded == 6 and not summary.failed
+    assert len([w for w in caught if w.category is UnverifiedDownloadWarning]) == 6
+    logged = [r for r in caplog.records if r.name.startswith("cosfast")]
+    assert len(logged) == 6 and all("has no x-cos-hash-crc64ecma" in r.getMessage() for r in logged)
+    assert all(r.process != os.getpid() for r in logged)  # they were logged in the workers

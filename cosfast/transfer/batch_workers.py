@@ -8,7 +8,8 @@ one-lane engine over its share of the connection cap and does everything else fo
 (skip-unchanged check, temp file, GET, CRC, rename, mtime), exactly as the in-process batch
 does (cosfast.transfer.batch.Batch). Workers send back each object's result and their byte
 counts; the parent applies them to the summary and calls the callbacks, so callbacks run in
-the calling thread.
+the calling thread. Warnings and cosfast's log records raised in a worker are sent along and
+raised or logged again in the parent, where the caller's filters and handlers see them.
 
 Work is pulled: the parent keeps at most ``window`` objects outstanding per worker and tops a
 worker up as its results come back, so a slow worker gets less. The pipes never fill: a window's
@@ -25,10 +26,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 import os
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import NoReturn, Optional
@@ -55,8 +58,9 @@ _EXIT_GRACE_SECONDS = 10.0
 _EXIT_OK, _EXIT_PARENT_GONE, _EXIT_FAILED = 0, 3, 70
 
 # On the wire: work is a list of (key, size, etag, last_modified, path), None ends it; results
-# are (results, consumed, total) with results as ObjectResult field tuples; None ends them, a
-# str is the worker's fatal error.
+# are (results, consumed, total, notices) with results as ObjectResult field tuples and notices
+# as ("warning", message, category) or ("log", LogRecord attributes); None ends them, a str is
+# the worker's fatal error.
 _WorkItem = tuple[str, int, str, str, str]
 
 
@@ -84,12 +88,14 @@ class _ParentGone(Exception):
 
 
 class _Outbox:
-    """The worker's Reporter: gathers results and byte counts and sends them in batches."""
+    """The worker's Reporter: gathers results, byte counts, warnings and log records, and sends
+    them in batches."""
 
     def __init__(self, conn: Connection, interval: float) -> None:
         self._conn = conn
         self._interval = interval
         self._results: list[tuple] = []
+        self._notices: list[tuple] = []
         self._consumed = 0
         self._total = 0
         self._due = time.monotonic() + interval
@@ -105,15 +111,44 @@ class _Outbox:
     def add_consumed(self, nbytes: int) -> None:
         self._consumed += nbytes
 
+    def notice(self, notice: tuple) -> None:
+        self._notices.append(notice)
+
     def flush_if_due(self) -> None:
         if time.monotonic() >= self._due:
             self.flush()
 
     def flush(self) -> None:
-        if self._results or self._consumed or self._total:
-            self._conn.send((self._results, self._consumed, self._total))
-            self._results, self._consumed, self._total = [], 0, 0
+        if self._results or self._consumed or self._total or self._notices:
+            self._conn.send((self._results, self._consumed, self._total, self._notices))
+            self._results, self._consumed, self._total, self._notices = [], 0, 0, []
         self._due = time.monotonic() + self._interval
+
+
+class _ForwardingHandler(logging.Handler):
+    """Sends the worker's cosfast log records to the parent (message already formatted)."""
+
+    def __init__(self, outbox: _Outbox) -> None:
+        super().__init__()
+        self._outbox = outbox
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = dict(record.__dict__, msg=record.getMessage(), args=None, exc_info=None, exc_text=None)
+        self._outbox.notice(("log", fields))
+
+
+def _forward_notices(outbox: _Outbox) -> None:
+    """In a worker: warnings that the (inherited) filters would show, and records of the cosfast
+    loggers, go to the parent instead of this process's stderr and handlers."""
+
+    def show(message: Warning | str, category: type, filename: str, lineno: int, file: object = None,
+             line: object = None) -> None:
+        outbox.notice(("warning", str(message), category))
+
+    warnings.showwarning = show
+    package = logging.getLogger("cosfast")
+    package.handlers = [_ForwardingHandler(outbox)]
+    package.propagate = False
 
 
 class _Inbox:
@@ -156,6 +191,7 @@ class _Inbox:
 def _work(conn: Connection, *, bucket: str, request_for: RequestFor, options: BatchOptions,
           max_connections: int) -> None:
     outbox = _Outbox(conn, options.download.engine.progress_interval)
+    _forward_notices(outbox)
     inbox = _Inbox(conn, outbox)
     batch = Batch(bucket=bucket, request_for=request_for, options=options, source=inbox, reporter=outbox)
     engine = TransferEngine(dataclasses.replace(options.download.engine, max_connections=max_connections, lanes=1))
@@ -198,6 +234,16 @@ def _worker_process(conn: Connection, inherited: list[Connection], **work: objec
 
 
 # -- the parent side -----------------------------------------------------------------------------
+
+
+def _raise_again(notice: tuple) -> None:
+    """A worker's warning or log record, in this process."""
+    if notice[0] == "warning":
+        _, message, category = notice
+        warnings.warn(message, category, stacklevel=2)
+    else:
+        record = logging.makeLogRecord(notice[1])
+        logging.getLogger(record.name).handle(record)
 
 
 @dataclass(eq=False)
@@ -313,7 +359,9 @@ class WorkerPool:
         except (EOFError, OSError):
             message = ""
         if isinstance(message, tuple):
-            results, consumed, total = message
+            results, consumed, total, notices = message
+            for notice in notices:
+                _raise_again(notice)
             reporter.add_total(total)
             reporter.add_consumed(consumed)
             for fields in results:
