@@ -32,10 +32,12 @@ class BatchPlan:
     part_size: int
     max_thread: int
     enable_crc: bool
+    processes: int | None  # download_dir's Processes: None (in this process, which runs threads) or workers
 
     def describe(self) -> str:
         return (f"batch #{self.index}: {len(self.objects)} objects, {len(self.faults)} faults, "
-                f"{len(self.stale)} stale files, PartSize={self.part_size} MAXThread={self.max_thread}")
+                f"{len(self.stale)} stale files, PartSize={self.part_size} MAXThread={self.max_thread} "
+                f"Processes={self.processes}")
 
 
 def draw_batch(rng: random.Random, index: int, max_objects: int) -> BatchPlan:
@@ -54,7 +56,8 @@ def draw_batch(rng: random.Random, index: int, max_objects: int) -> BatchPlan:
         if rng.random() < 0.45:
             faults.append(_draw_fault(rng, key, size, choose_part_size(size, part_size, 10000)))
     return BatchPlan(index=index, prefix=prefix, objects=objects, faults=tuple(f for f in faults if f),
-                     stale=stale, part_size=part_size, max_thread=rng.randint(1, 16), enable_crc=rng.random() < 0.5)
+                     stale=stale, part_size=part_size, max_thread=rng.randint(1, 16), enable_crc=rng.random() < 0.5,
+                     processes=rng.choice([None, 2, 3]))
 
 
 def _draw_fault(rng: random.Random, key: str, size: int, part_bytes: int):
@@ -90,7 +93,7 @@ def run_batch(emu: Emulator, bucket: str, client: CosS3Client, workdir: Path, pl
     problems: list = []
     try:
         summary = client.download_dir(bucket, plan.prefix, str(folder), PartSize=plan.part_size,
-                                      MAXThread=plan.max_thread, EnableCRC=plan.enable_crc)
+                                      MAXThread=plan.max_thread, EnableCRC=plan.enable_crc, Processes=plan.processes)
     except (CosClientError, CosServiceError) as exc:
         summary = None
         problems.append(f"download_dir raised {type(exc).__name__}: {exc}")
