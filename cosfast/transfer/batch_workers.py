@@ -25,7 +25,6 @@ with a clear reason and the others go on.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import os
 import signal
@@ -74,8 +73,7 @@ def process_count(options: BatchOptions, first_page: ListingPage) -> int:
             return 0
         if first_page.next_marker is None and len(first_page.objects) < MIN_OBJECTS_FOR_WORKERS:
             return 0
-        requested = dataclasses.replace(options.download.engine,
-                                        max_connections=options.download.max_connections).lane_count()
+        requested = options.download.engine_options().lane_count()
     count = min(requested, options.download.max_connections)
     return count if count >= 2 else 0
 
@@ -194,7 +192,7 @@ def _work(conn: Connection, *, bucket: str, request_for: RequestFor, options: Ba
     _forward_notices(outbox)
     inbox = _Inbox(conn, outbox)
     batch = Batch(bucket=bucket, request_for=request_for, options=options, source=inbox, reporter=outbox)
-    engine = TransferEngine(dataclasses.replace(options.download.engine, max_connections=max_connections, lanes=1))
+    engine = TransferEngine(options.download.engine_options(max_connections=max_connections, lanes=1))
 
     def tick() -> None:
         batch.tick()
@@ -290,10 +288,8 @@ class WorkerPool:
         """Hands out every object ``source`` gives and reports each outcome to ``reporter``."""
         try:
             self._hand_out_all(source, reporter)
-        except BaseException:
+        finally:
             self._stop()
-            raise
-        self._stop()
 
     def _hand_out_all(self, source: PlacedSource, reporter: Reporter) -> None:
         live = list(self._workers)
@@ -303,16 +299,14 @@ class WorkerPool:
                 listing_done = self._top_up(source, live)
             if listing_done:
                 for worker in live:
-                    if not worker.input_closed:
-                        worker.input_closed = True
-                        self._send(worker, None)
+                    self._end_work(worker)
             elif not any(worker.outstanding for worker in live):
                 # Nothing to wait for but the listing.
                 item = source(True)
                 if item is END:
                     listing_done = True
                 else:
-                    self._send(max(live, key=lambda w: w.room), [item])
+                    self._send_work(max(live, key=lambda w: w.room), [item])
                 continue
             waiting_for_listing = not listing_done and any(worker.room > 0 for worker in live)
             ready = wait([worker.conn for worker in live], _LISTING_POLL_SECONDS if waiting_for_listing else None)
@@ -332,21 +326,28 @@ class WorkerPool:
                 if item is None:
                     break
                 if item is END:
-                    self._send(worker, items)
+                    self._send_work(worker, items)
                     return True
                 items.append(item)  # type: ignore[arg-type]
-            self._send(worker, items)
+            self._send_work(worker, items)
             if len(items) < worker.room:
                 break  # the listing has nothing more right now
         return False
 
-    def _send(self, worker: _Worker, items: Optional[list[PlacedObject]]) -> None:
-        if items is not None:
-            if not items:
-                return
+    def _send_work(self, worker: _Worker, items: list[PlacedObject]) -> None:
+        if items:
             worker.outstanding.update((listed.key, (listed, path)) for listed, path in items)
-        message = None if items is None else [
-            (listed.key, listed.size, listed.etag, listed.last_modified, path) for listed, path in items]
+            self._send(worker, [(listed.key, listed.size, listed.etag, listed.last_modified, path)
+                                for listed, path in items])
+
+    def _end_work(self, worker: _Worker) -> None:
+        """Tells ``worker`` that no more objects will come (once)."""
+        if not worker.input_closed:
+            worker.input_closed = True
+            self._send(worker, None)
+
+    @staticmethod
+    def _send(worker: _Worker, message: Optional[list[_WorkItem]]) -> None:
         try:
             worker.conn.send(message)
         except OSError:

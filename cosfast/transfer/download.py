@@ -66,6 +66,10 @@ class DownloadOptions:
     progress_callback: Optional[Callable[[int, int], None]] = None
     engine: EngineOptions = EngineOptions()
 
+    def engine_options(self, **changes: object) -> EngineOptions:
+        """The engine's options for this download: ``engine`` capped at ``max_connections``."""
+        return dataclasses.replace(self.engine, **{"max_connections": self.max_connections, **changes})
+
 
 @dataclass(frozen=True)
 class LocalPaths:
@@ -443,8 +447,7 @@ def _run(engine: Optional[TransferEngine], options: DownloadOptions, jobs: list[
     if engine is not None:
         engine.run(jobs, on_progress=progress, on_tick=tick)
         return
-    engine_options = dataclasses.replace(options.engine, max_connections=options.max_connections)
-    with TransferEngine(engine_options) as own_engine:
+    with TransferEngine(options.engine_options()) as own_engine:
         own_engine.run(jobs, on_progress=progress, on_tick=tick)
 
 

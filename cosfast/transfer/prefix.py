@@ -2,7 +2,6 @@
 processes (cosfast.transfer.batch_workers), and sum up. The pieces are in cosfast.transfer.batch."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from typing import Optional
@@ -31,35 +30,34 @@ def download_prefix(*, bucket: str, prefix: str, local_dir: str, list_page: List
     selector = Selector(prefix, local_dir, options, reporter)
     lister = Lister(list_page, options.queue_size, first_page)
     processes = 0 if engine is not None else batch_workers.process_count(options, first_page)
-    if processes:
-        pool = batch_workers.WorkerPool.fork(processes, bucket=bucket, request_for=request_for, options=options)
-        lister.start()
-        try:
-            pool.run(listed_source(lister, selector), reporter)
-        finally:
-            lister.stop()
-    else:
-        _run_in_process(Batch(bucket=bucket, request_for=request_for, options=options,
-                              source=listed_source(lister, selector), reporter=reporter),
-                        lister, options, engine)
+    # Workers are forked before the lister thread starts.
+    pool = batch_workers.WorkerPool.fork(processes, bucket=bucket, request_for=request_for, options=options) \
+        if processes else None
+    source = listed_source(lister, selector)
+    lister.start()
+    try:
+        if pool is not None:
+            pool.run(source, reporter)
+        else:
+            _run_in_process(Batch(bucket=bucket, request_for=request_for, options=options, source=source,
+                                  reporter=reporter), options, engine)
+    finally:
+        lister.stop()
     if lister.error is not None:
         raise lister.error
     reporter.summary.seconds = time.monotonic() - start
     return reporter.summary
 
 
-def _run_in_process(batch: Batch, lister: Lister, options: BatchOptions, engine: Optional[TransferEngine]) -> None:
+def _run_in_process(batch: Batch, options: BatchOptions, engine: Optional[TransferEngine]) -> None:
     own_engine = engine is None
     if engine is None:
-        engine = TransferEngine(dataclasses.replace(options.download.engine,
-                                                    max_connections=options.download.max_connections))
-    lister.start()
+        engine = TransferEngine(options.download.engine_options())
     try:
         engine.run(batch.jobs(), on_progress=batch.on_bytes, on_tick=batch.tick)
     except BaseException as exc:
         batch.abandon_all(exc)
         raise
     finally:
-        lister.stop()
         if own_engine:
             engine.close()
