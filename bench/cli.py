@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "touched, which would penalise whoever goes first")
     p.add_argument("--no-settle", action="store_true",
                    help="start each run at once instead of waiting until the VM has taken back the "
-                        "memory the previous run freed (bench/settle.py; no wait where the kernel "
-                        "does not report free pages)")
+                        "memory the previous run freed and creating a file is cheap again after "
+                        "files were removed (bench/settle.py; no wait where neither applies)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke test of the harness: tiny objects, 1 round, a few seconds")
     p.add_argument("--server", choices=("emulator", "nginx", "external"), default=None,

@@ -23,7 +23,7 @@ from bench.record import RunRecord
 from bench.servers import Endpoint, serve
 from bench.stats import summarise
 from bench.units import format_size
-from bench.settle import settle_memory
+from bench.settle import settle_inodes, settle_memory
 from bench.verify import verify_destination
 
 TMPFS = Path("/dev/shm")
@@ -36,7 +36,7 @@ class SuiteOptions:
     object_size: int
     rounds: int
     warmup: int  # untimed runs of the first contender before round 1
-    settle: bool  # before each run, wait until the VM has taken back freed memory (bench/settle.py)
+    settle: bool  # before each run, wait for freed memory to go back and inodes to be cheap (bench/settle.py)
     server: str  # "emulator" | "nginx" | "external"
     endpoint_url: str | None
     dest: str  # "disk" | "tmpfs" | a folder path
@@ -118,12 +118,14 @@ def _rounds(options: SuiteOptions, chosen: list[Contender], stage: _Stage, jsonl
     kept: list[Path] | None = [] if options.suite == "small" else None
     try:
         for _ in range(options.warmup):
+            _settle_inodes(options, stage, say)
             warm = _run_once(options, chosen[0], stage, -1, 0, kept)
             say(f"warm-up {warm.contender} (not counted): " + ("ok" if warm.ok else warm.error))
         records = []
         for rnd in range(options.rounds):
             order = chosen if rnd % 2 == 0 else chosen[::-1]  # A B C, C B A, ...
             for position, contender in enumerate(order):
+                _settle_inodes(options, stage, say)
                 record = _run_once(options, contender, stage, rnd, position, kept)
                 records.append(record)
                 report.append_json_line(jsonl, record.as_json())
@@ -132,6 +134,20 @@ def _rounds(options: SuiteOptions, chosen: list[Contender], stage: _Stage, jsonl
     finally:
         for tree in kept or ():
             shutil.rmtree(tree, ignore_errors=True)
+
+
+def _settle_inodes(options: SuiteOptions, stage: _Stage, say: Callable[[str], None]) -> None:
+    """Every run creates its files with ext4 in the same state (bench/settle.py: files removed in
+    the last minutes make each new inode cost ~1 ms). Within a suite nothing many-filed is
+    removed, so only the first runs can wait."""
+    if not options.settle:
+        return
+    state = settle_inodes(stage.dest_root)
+    if not state.settled:
+        say(f"warning: creating a file still costs {state.per_create * 1e6:.0f} us of CPU after "
+            f"{state.waited:.0f} s (files removed just before the bench?); runs may be slowed")
+    elif state.waited >= 1:
+        say(f"waited {state.waited:.0f} s for ext4 to stop skipping recently removed inodes")
 
 
 def _run_once(options: SuiteOptions, contender: Contender, stage: _Stage, rnd: int, position: int,
