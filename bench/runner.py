@@ -21,9 +21,9 @@ from bench.measure import RunSpec, run_measured
 from bench.procs import child_env
 from bench.record import RunRecord
 from bench.servers import Endpoint, serve
+from bench.settle import settle_inodes, settle_memory
 from bench.stats import summarise
 from bench.units import format_size
-from bench.settle import settle_inodes, settle_memory
 from bench.verify import verify_destination
 
 TMPFS = Path("/dev/shm")
