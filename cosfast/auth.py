@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from cosfast._comm import sign_path, to_bytes, to_str
 
-__all__ = ["SignInput", "authorization", "signable_headers"]
+__all__ = ["SignInput", "authorization", "canonical_headers", "canonical_params", "canonical_value", "sign",
+           "signable_headers"]
 
 # Headers the SDK signs besides x-cos-* and x-ci-*.
 _SIGNED_HEADERS = frozenset({
@@ -61,7 +62,7 @@ def _encode(value: Any) -> str:
 # one HMAC saved per request in between.
 @functools.lru_cache(maxsize=4)
 def _sign_key(secret_key: str, sign_time: str) -> str:
-    return hmac.new(to_bytes(secret_key), to_bytes(sign_time), hashlib.sha1).hexdigest()
+    return hmac.digest(to_bytes(secret_key), to_bytes(sign_time), "sha1").hex()
 
 
 def _canonical(pairs: Mapping) -> dict:
@@ -85,28 +86,49 @@ class SignInput:
     sign_params: bool = True
 
 
-def authorization(inp: SignInput, secret_id: str, secret_key: str,
-                  now: Optional[int] = None) -> str:
-    """The ``Authorization`` value for ``inp``, signed at ``now`` (default: the clock)."""
-    headers = signable_headers(inp.headers)
-    if inp.sign_host and inp.url_host is not None and \
-            not any(name.lower() == "host" for name in headers):
-        headers["host"] = inp.url_host
-    headers = _canonical(headers)
-    params = _canonical(inp.params) if inp.sign_params else {}
+def canonical_headers(headers: Mapping, url_host: Optional[str], sign_host: bool) -> dict:
+    """The signed headers of a request as the signature lists them: names lowercased and
+    encoded, values encoded; ``host`` from ``url_host`` when signed and not sent as a header."""
+    signed = signable_headers(headers)
+    if sign_host and url_host is not None and not any(name.lower() == "host" for name in signed):
+        signed["host"] = url_host
+    return _canonical(signed)
+
+
+def canonical_params(params: Mapping, sign_params: bool) -> dict:
+    return _canonical(params) if sign_params else {}
+
+
+def canonical_value(value: Any) -> str:
+    """One header or parameter value as it is signed."""
+    return _encode(value)
+
+
+def sign(method: str, key: Optional[str], params: Mapping, headers: Mapping, secret_id: str, secret_key: str,
+         expire: int = REQUEST_EXPIRE, now: Optional[int] = None) -> str:
+    """The ``Authorization`` value from canonical ``params`` and ``headers`` (see
+    ``canonical_headers``/``canonical_params``), signed at ``now`` (default: the clock)."""
     format_str = "{}\n{}\n{}\n{}\n".format(
-        inp.method.lower(),
-        sign_path(inp.key),
+        method.lower(),
+        sign_path(key),
         "&".join(f"{k}={v}" for k, v in sorted(params.items())),
         "&".join(f"{k}={v}" for k, v in sorted(headers.items())),
     )
     start = int(time.time()) if now is None else now
-    sign_time = f"{start - 60};{start + inp.expire}"
+    sign_time = f"{start - 60};{start + expire}"
     str_to_sign = f"sha1\n{sign_time}\n{hashlib.sha1(to_bytes(format_str)).hexdigest()}\n"
     sign_key = _sign_key(secret_key, sign_time)
-    signature = hmac.new(to_bytes(sign_key), to_bytes(str_to_sign), hashlib.sha1).hexdigest()
+    signature = hmac.digest(to_bytes(sign_key), to_bytes(str_to_sign), "sha1").hex()
     return (
         f"q-sign-algorithm=sha1&q-ak={secret_id}&q-sign-time={sign_time}"
         f"&q-key-time={sign_time}&q-header-list={';'.join(sorted(headers))}"
         f"&q-url-param-list={';'.join(sorted(params))}&q-signature={signature}"
     )
+
+
+def authorization(inp: SignInput, secret_id: str, secret_key: str,
+                  now: Optional[int] = None) -> str:
+    """The ``Authorization`` value for ``inp``, signed at ``now`` (default: the clock)."""
+    return sign(inp.method, inp.key, canonical_params(inp.params, inp.sign_params),
+                canonical_headers(inp.headers, inp.url_host, inp.sign_host), secret_id, secret_key,
+                inp.expire, now)

@@ -113,16 +113,6 @@ class CosS3Client:
         return RequestSpec(method=method, url=url, key=key, headers=headers, params=params,
                            host=self._conf.get_host(Bucket=bucket) if self._conf._ip else None)
 
-    def _prepare_object_request(self, method: str, Bucket: str, Key: str, headers: dict,
-                                params: dict, *, switch_host: bool = False) -> PreparedRequest:
-        """The URL and signed headers of a request for one object, for callers that drive
-        libcurl themselves (the download engine). ``headers`` use wire names (``Range``,
-        ``If-Match``, ``x-cos-traffic-limit``); ``params`` likewise (``versionId``)."""
-        url = self._conf.uri(bucket=Bucket, path=Key)
-        if switch_host:
-            url = switch_hostname_for_url(url)
-        return prepare_request(self._conf, self._spec(method, Bucket, Key, headers, params, url))
-
     def _open(self, method: str, bucket: str, key: Optional[str], headers: dict,
               params: dict) -> Exchange:
         """Send a request (with retries and redirects as configured); return the exchange

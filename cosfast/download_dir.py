@@ -40,7 +40,7 @@ import os
 from typing import Any, Callable, Optional
 
 from cosfast.cos_exception import CosClientError
-from cosfast.download_file import MAX_CONNECTIONS, check_positive_int, engine_options, request_builder
+from cosfast.download_file import MAX_CONNECTIONS, check_positive_int, engine_options, get_template, request_builder
 from cosfast.kwargs import check_download_headers, split_object_kwargs
 from cosfast.transfer.batch import BatchOptions, BatchSummary, ListedObject, ListingPage
 from cosfast.transfer.prefix import download_prefix
@@ -107,8 +107,10 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
     headers, params = split_object_kwargs(Kwargs)
     check_download_headers(headers)
 
+    template = get_template(client, Bucket, headers, params)
+
     def request_for(identity: ObjectIdentity) -> RequestBuilder:
-        return request_builder(client, Bucket, identity.key, identity, headers, params)
+        return request_builder(template, identity)
 
     options = BatchOptions(
         include=_patterns("Include", Include), exclude=_patterns("Exclude", Exclude),

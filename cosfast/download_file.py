@@ -31,6 +31,7 @@ from cosfast._comm import check_key, path_simplify_check
 from cosfast.cos_exception import CosClientError, CosServiceError
 from cosfast.errors import service_error
 from cosfast.kwargs import check_download_headers, split_object_kwargs
+from cosfast.request import ObjectGetTemplate
 from cosfast.transfer.download import DownloadError, DownloadOptions, download_object
 from cosfast.transfer.engine import EngineOptions, TransferEngine
 from cosfast.transfer.errors import ServerRefusedError, TransferError
@@ -119,18 +120,22 @@ def identity_from_head(bucket: str, key: str, version_id: Optional[str], headers
     )
 
 
-def request_builder(client: Any, Bucket: str, key: str, identity: ObjectIdentity, headers: dict,
-                    params: dict) -> Callable[[dict], tuple]:
-    """Signs each part's GET: the caller's headers less its conditions, If-Match on the ETag."""
+def get_template(client: Any, Bucket: str, headers: dict, params: dict) -> ObjectGetTemplate:
+    """The GETs of a download: the caller's headers less its conditions (each part carries
+    If-Match on the pinned ETag instead)."""
     fixed = {name: value for name, value in headers.items() if name not in _CONDITION_HEADERS}
-    fixed["If-Match"] = identity.etag
-    get_params = dict(params)
-    if identity.version_id and "versionId" not in get_params:
-        get_params["versionId"] = identity.version_id
+    return ObjectGetTemplate(client._conf, Bucket, fixed, params)
+
+
+def request_builder(template: ObjectGetTemplate, identity: ObjectIdentity) -> Callable[[dict], tuple]:
+    """Signs each part's GET of ``identity``: If-Match on its ETag, and its version when known."""
+    pinned = {"If-Match": identity.etag}
+    if identity.version_id and "versionId" not in template.params:
+        template = template.with_params({**template.params, "versionId": identity.version_id})
+    key = identity.key
 
     def build(extra: dict) -> tuple:
-        prepared = client._prepare_object_request("GET", Bucket, key, {**fixed, **extra}, get_params)
-        return prepared.url, prepared.header_lines()
+        return template.render(key, {**pinned, **extra})
 
     return build
 
@@ -179,7 +184,7 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
         fsync=bool(Fsync), engine=engine_options(client, MAXThread),
     )
     try:
-        download_object(identity, dest, build_request=request_builder(client, Bucket, key, identity, headers, params),
+        download_object(identity, dest, build_request=request_builder(get_template(client, Bucket, headers, params), identity),
                         options=options, engine=engine)
     except (TransferError, DownloadError, OSError) as exc:
         raise as_sdk_error(exc, key, dest, client.get_object_url(Bucket, key)) from exc

@@ -39,6 +39,12 @@ def _sdk_request(session, call):
     return session.requests[-1]
 
 
+def _prepared(ours, method, key, headers, params):
+    """The request cosfast's facade sends for one object (cosfast.request.prepare_request)."""
+    url = ours._conf.uri(bucket=BUCKET, path=key)
+    return cosfast.request.prepare_request(ours._conf, ours._spec(method, BUCKET, key, headers, params, url))
+
+
 def _compare(sdk_req, ours_req):
     assert ours_req.url == sdk_req.url
     sdk_headers = {k.lower(): (v.decode() if isinstance(v, bytes) else v)
@@ -87,7 +93,7 @@ def test_get_object_signature(key, kwargs):
     sdk, session, ours = _pair(Token="session-token-value")
     sdk_req = _sdk_request(session, lambda: sdk.get_object(BUCKET, key, KeySimplifyCheck=False, **kwargs))
     headers, params = cosfast.kwargs.split_object_kwargs(kwargs)
-    _compare(sdk_req, ours._prepare_object_request("GET", BUCKET, key, headers, params))
+    _compare(sdk_req, _prepared(ours, "GET", key, headers, params))
 
 
 @pytest.mark.parametrize("conf", [
@@ -105,7 +111,7 @@ def test_head_object_signature_across_configs(conf):
     kwargs = {"VersionId": "v1", "IfMatch": '"e"'}
     sdk_req = _sdk_request(session, lambda: sdk.head_object(BUCKET, "k ey+/文件", **kwargs))
     headers, params = cosfast.kwargs.split_object_kwargs(kwargs)
-    _compare(sdk_req, ours._prepare_object_request("HEAD", BUCKET, "k ey+/文件", headers, params))
+    _compare(sdk_req, _prepared(ours, "HEAD", "k ey+/文件", headers, params))
 
 
 @pytest.mark.parametrize("args", [
@@ -170,7 +176,78 @@ def test_signature_direct_vector():
 
 def test_prepared_request_repr_hides_secrets():
     _sdk, _session, ours = _pair(Token="THE-TOKEN")
-    prepared = ours._prepare_object_request("GET", BUCKET, "k", {}, {})
+    prepared = _prepared(ours, "GET", "k", {}, {})
     text = repr(prepared)
     assert "THE-TOKEN" not in text and "q-signature" not in text
     assert "<redacted>" in text
+
+
+# The download engine's GETs come from ObjectGetTemplate, which does the per-batch work once:
+# each request must still be exactly what prepare_request (checked against the SDK above) renders.
+TEMPLATE_CONFIGS = [
+    {},
+    {"Token": "tok"},
+    {"IP": "127.0.0.1", "Port": 9000},
+    {"IP": "127.0.0.1", "Domain": "files.example.com"},
+    {"Domain": "files.example.com"},
+    {"SignHost": False},
+    {"SignParams": False},
+    {"Scheme": "http", "UA": "my-agent/1.0"},
+    {"KeepAlive": False},
+    {"Anonymous": True},
+]
+
+
+@pytest.mark.parametrize("conf", TEMPLATE_CONFIGS, ids=repr)
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"TrafficLimit": "819200", "ResponseContentType": "text/plain; charset=utf-8"},
+    {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "a2V5", "SSECustomerKeyMD5": "bWQ1",
+     "VersionId": "MTg0NDUxODMzMTMwMDM2Njc1ODA"},
+], ids=lambda k: ",".join(k) or "plain")
+def test_object_get_template_renders_what_prepare_request_does(conf, kwargs):
+    _sdk, _session, ours = _pair(**conf)
+    headers, params = cosfast.kwargs.split_object_kwargs(kwargs)
+    template = cosfast.request.ObjectGetTemplate(ours._conf, BUCKET, headers, params)
+    for key in KEYS:
+        for per_request in ({"If-Match": '"9a4802d5c99dafe1c04da0a8e7e166bf"'},
+                            {"If-Match": '"e 1+/"', "Range": "bytes=100-262143"}):
+            url, lines = template.render(key, per_request)
+            expected = _prepared(ours, "GET", key, {**headers, **per_request}, params)
+            assert url == expected.url
+            assert lines == expected.header_lines()
+
+
+def test_object_get_template_follows_a_rotating_credential():
+    class Rotating:
+        generation = 1
+
+        @property
+        def secret_id(self):
+            return f"AKIDrot{self.generation}"
+
+        @property
+        def secret_key(self):
+            return f"key{self.generation}"
+
+        @property
+        def token(self):
+            return f"token{self.generation}"
+
+    credential = Rotating()
+    config = cosfast.CosConfig(Region="ap-guangzhou", CredentialInstance=credential)
+    template = cosfast.request.ObjectGetTemplate(config, BUCKET, {}, {})
+    _url, first = template.render("k", {"If-Match": '"e"'})
+    credential.generation = 2
+    _url, second = template.render("k", {"If-Match": '"e"'})
+    assert b"x-cos-security-token: token1" in first and b"x-cos-security-token: token2" in second
+    assert any(b"q-ak=AKIDrot2&" in line for line in second)
+    expected = cosfast.request.prepare_request(config, cosfast.request.RequestSpec(
+        method="GET", url=config.uri(bucket=BUCKET, path="k"), key="k", headers={"If-Match": '"e"'}))
+    assert second == expected.header_lines()
+
+
+def test_object_get_template_refuses_an_empty_key():
+    _sdk, _session, ours = _pair()
+    with pytest.raises(cosfast.CosClientError, match="Key is required not empty"):
+        cosfast.request.ObjectGetTemplate(ours._conf, BUCKET, {}, {}).render("", {})
