@@ -26,6 +26,7 @@ from __future__ import annotations
 import calendar
 import email.utils
 import fnmatch
+import functools
 import os
 import queue
 import re
@@ -124,6 +125,8 @@ ListPage = Callable[[str], ListingPage]  # marker -> page
 RequestFor = Callable[[ObjectIdentity], RequestBuilder]  # a request builder pinned to the identity's ETag
 
 
+# Objects uploaded together share their LastModified: a batch parses each value once.
+@functools.lru_cache(maxsize=256)
 def listing_time(value: str) -> Optional[float]:
     """Seconds since the epoch of a listing's LastModified (ISO 8601, UTC) or an HTTP date."""
     match = _ISO8601.match(value or "")
