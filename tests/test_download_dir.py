@@ -13,6 +13,7 @@ import pytest
 import cosfast
 from cosfast import CosConfig, CosS3Client
 from cosfast.emulator import Fault
+from cosfast.download_dir import FIRST_PAGE_KEYS
 from cosfast.transfer.batch import DOWNLOADED, FAILED, FOLDER, SKIPPED, listing_time
 from cosfast.transfer.retry import RetryPolicy
 
@@ -83,7 +84,11 @@ def test_thousands_of_small_objects_across_listing_pages(emulator, tmp_path):
     assert summary.bytes == 2000 * 1024 and summary.seconds > 0
     assert tree(tmp_path / "out") == expected
     assert len(results) == 2000 and {r.status for r in results} == {DOWNLOADED}
-    assert len(listings(emulator)) == 3  # 800 + 800 + 400, paged with markers
+    pages = listings(emulator)
+    # A short first page (downloads start sooner), then MaxKeys a page, paged with markers.
+    assert [r.query.get("max-keys") for r in pages] == [str(FIRST_PAGE_KEYS), "800", "800", "800"]
+    last_of_first_page = sorted("data/" + name for name in expected)[FIRST_PAGE_KEYS - 1]
+    assert [r.query.get("marker", "") for r in pages][:2] == ["", last_of_first_page]
     object_gets = gets(emulator)
     assert len(object_gets) == 2000  # one whole-object GET each: no HEAD, no ranges
     assert all(r.range is None and r.headers.get("if-match") for r in object_gets)
