@@ -14,7 +14,7 @@ import pytest
 
 from cosfast import CosConfig, CosS3Client
 from cosfast.crc64 import crc64
-from cosfast.download_file import engine_options, head_identity, request_builder
+from cosfast.download_file import engine_options, get_template, head_identity, request_builder
 from cosfast.emulator import Fault
 from cosfast.partwriter import DEFAULT_STAGE_SIZE, PartSink, TempFile
 from cosfast.transfer.engine import EngineOptions, RangeJob, TransferEngine
@@ -62,7 +62,7 @@ def client(emulator):
 
 def part_jobs(client, emulator, key: str, dest, owner, part_size: int) -> tuple[list[RangeJob], TempFile]:
     identity = head_identity(client, emulator.bucket, key, {}, {})
-    build = request_builder(client, emulator.bucket, key, identity, {}, {})
+    build = request_builder(get_template(client, emulator.bucket, {}, {}), identity)
     temp = TempFile(str(dest), identity.size)
     jobs = [RangeJob(part=part, object_size=identity.size,
                      sink=PartSink(temp, part.offset, part.length, stage_size=DEFAULT_STAGE_SIZE),
