@@ -85,8 +85,7 @@ class Attempt:
             return
         self._head_read = True
         head = self.head
-        for line in self._lines:
-            head.feed(line)
+        head.feed_lines(self._lines)
         if head.complete:
             self.accept_body = self._head_is_the_data_asked()
 
