@@ -22,6 +22,9 @@ class RunRecord:
     maxrss_kib: int
     bytes: int
     files: int
+    # CPU microseconds per file created by the inode probe just before the run (bench/settle.py);
+    # 0: not probed. Well above ~25-60 means ext4 still skipped recently removed inodes.
+    create_us: float = 0.0
 
     @property
     def cpu(self) -> float:

@@ -112,7 +112,8 @@ def rerender(jsonl: Path, baseline: str) -> str:
     from bench.stats import summarise
 
     lines = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-    runs = [RunRecord(**{f.name: line[f.name] for f in fields(RunRecord)}) for line in lines if line["type"] == "run"]
+    runs = [RunRecord(**{f.name: line[f.name] for f in fields(RunRecord) if f.name in line})  # older lines lack newer fields
+            for line in lines if line["type"] == "run"]
     summary = next((line for line in lines if line["type"] == "summary"), None)
     if summary is None:
         raise ValueError(f"{jsonl} has no summary line (was the run interrupted?)")

@@ -112,21 +112,20 @@ class _Stage:
 def _rounds(options: SuiteOptions, chosen: list[Contender], stage: _Stage, jsonl: Path,
             say: Callable[[str], None]) -> list[RunRecord]:
     # The small suite's trees are removed only at the end: removing thousands of files makes
-    # ext4 skip those inodes one by one when it allocates inodes in the next ~60 s, which would
-    # charge each contender for the previous one's clean-up (perf: up to half the next run's CPU).
-    # Their page cache is dropped after each run instead (_evict_page_cache).
+    # ext4 skip those inodes one by one when it allocates inodes in the next minutes, which would
+    # charge each contender for the previous one's clean-up (perf: up to half the next run's CPU;
+    # see _settle_inodes). Their page cache is dropped after each run instead (_evict_page_cache).
     kept: list[Path] | None = [] if options.suite == "small" else None
     try:
         for _ in range(options.warmup):
-            _settle_inodes(options, stage, say)
-            warm = _run_once(options, chosen[0], stage, -1, 0, kept)
+            warm = _run_once(options, chosen[0], stage, -1, 0, kept, _settle_inodes(options, stage, say))
             say(f"warm-up {warm.contender} (not counted): " + ("ok" if warm.ok else warm.error))
         records = []
         for rnd in range(options.rounds):
             order = chosen if rnd % 2 == 0 else chosen[::-1]  # A B C, C B A, ...
             for position, contender in enumerate(order):
-                _settle_inodes(options, stage, say)
-                record = _run_once(options, contender, stage, rnd, position, kept)
+                record = _run_once(options, contender, stage, rnd, position, kept,
+                                   _settle_inodes(options, stage, say))
                 records.append(record)
                 report.append_json_line(jsonl, record.as_json())
                 say(_progress_line(options, record))
@@ -136,22 +135,24 @@ def _rounds(options: SuiteOptions, chosen: list[Contender], stage: _Stage, jsonl
             shutil.rmtree(tree, ignore_errors=True)
 
 
-def _settle_inodes(options: SuiteOptions, stage: _Stage, say: Callable[[str], None]) -> None:
+def _settle_inodes(options: SuiteOptions, stage: _Stage, say: Callable[[str], None]) -> float:
     """Every run creates its files with ext4 in the same state (bench/settle.py: files removed in
     the last minutes make each new inode cost ~1 ms). Within a suite nothing many-filed is
-    removed, so only the first runs can wait."""
+    removed, so only the first runs can wait. Returns the last probe's CPU seconds per file
+    created (0.0 without settling), which goes into the run's record."""
     if not options.settle:
-        return
+        return 0.0
     state = settle_inodes(stage.dest_root)
     if not state.settled:
         say(f"warning: creating a file still costs {state.per_create * 1e6:.0f} us of CPU after "
             f"{state.waited:.0f} s (files removed just before the bench?); runs may be slowed")
     elif state.waited >= 1:
         say(f"waited {state.waited:.0f} s for ext4 to stop skipping recently removed inodes")
+    return state.per_create
 
 
 def _run_once(options: SuiteOptions, contender: Contender, stage: _Stage, rnd: int, position: int,
-              kept: list[Path] | None) -> RunRecord:
+              kept: list[Path] | None, create_cost: float = 0.0) -> RunRecord:
     """One measured run. ``kept``: None removes the downloaded files at once; a list gets the
     run's own destination folder, to be removed by the caller later."""
     dest = stage.dest_root / (contender.name if kept is None else f"{contender.name}-{'warmup' if rnd < 0 else rnd}")
@@ -190,6 +191,7 @@ def _run_once(options: SuiteOptions, contender: Contender, stage: _Stage, rnd: i
         wall=timing.get("transfer_wall", measured.wall), process_wall=measured.wall,
         cpu_user=measured.cpu_user, cpu_sys=measured.cpu_sys, setup_cpu=timing.get("setup_cpu", 0.0),
         maxrss_kib=max(measured.maxrss_kib, timing.get("peak_rss_kib", 0)), bytes=corpus.total_bytes, files=len(corpus.objects),
+        create_us=round(create_cost * 1e6, 1),
     )
 
 
@@ -255,7 +257,8 @@ def _progress_line(options: SuiteOptions, r: RunRecord) -> str:
     if not r.ok:
         return f"{head} FAILED: {r.error}"
     speed = f"{r.files_per_s:8.0f} files/s" if options.suite == "small" else f"{r.mbps:8.0f} MB/s"
-    return f"{head} {speed}  wall {r.wall:6.2f}s  cpu {r.cpu:5.2f}s  rss {r.maxrss_mib:5.0f}MiB  verified"
+    probe = f"  create {r.create_us:.0f}us" if r.create_us else ""
+    return f"{head} {speed}  wall {r.wall:6.2f}s  cpu {r.cpu:5.2f}s  rss {r.maxrss_mib:5.0f}MiB{probe}  verified"
 
 
 @contextlib.contextmanager

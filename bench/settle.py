@@ -59,7 +59,7 @@ class InodeSettle:
     settled: bool  # False: still above the limit when at_most ran out
 
 
-def settle_inodes(folder: Path, *, limit: float = 150e-6, probe_files: int = 200,
+def settle_inodes(folder: Path, *, limit: float = 75e-6, probe_files: int = 200,
                   at_most: float = 420.0, poll: float = 15.0) -> InodeSettle:
     """Creates ``probe_files`` empty files in ``folder``/.inode-probe and, while one costs more
     than ``limit`` CPU seconds, sleeps ``poll`` seconds and probes again (``at_most`` seconds in

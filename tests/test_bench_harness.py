@@ -79,6 +79,16 @@ def test_quick_suite_downloads_verifies_and_reports(tmp_path: Path, suite: str, 
     assert f"| {last} speedup (paired) |" in again.stdout
     (row,) = [line for line in again.stdout.splitlines() if line.startswith(f"| {last} |")]
     assert "| 1.00x (1.00..1.00) |" in row
+    # --quick does not settle, so no inode probe ran; lines written before the probe existed
+    # (no create_us) are still read
+    assert all(r["create_us"] == 0 for r in runs)
+    old = tmp_path / "old.jsonl"
+    old.write_text("".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "create_us"}) + "\n"
+                           for line in jsonl.read_text().splitlines()))
+    older = run_bench(tmp_path, "--from-jsonl", str(old), "--baseline", last)
+    assert older.returncode == 0, older.stderr
+    assert [line for line in older.stdout.splitlines() if line.startswith("| ")] == \
+        [line for line in again.stdout.splitlines() if line.startswith("| ")]
     # the destination of every run is removed; the corpus stays in the kept work folder
     assert not any((tmp_path / "work" / "dest").rglob("*.bin"))
 
@@ -155,3 +165,19 @@ def test_peak_rss_follows_the_whole_process_tree(tmp_path: Path) -> None:
         proc.wait(timeout=30)
         sampler.stop()
     assert sampler.peak_kib > 96 * 1024
+
+
+def test_progress_line_shows_the_inode_probe_when_there_was_one() -> None:
+    from bench.record import RunRecord
+    from bench.runner import _progress_line
+
+    def record(create_us: float) -> RunRecord:
+        return RunRecord(suite="small", contender="cosfast", round=0, position=0, ok=True, error="", wall=1.0,
+                         process_wall=1.2, cpu_user=1.0, cpu_sys=0.5, setup_cpu=0.2, maxrss_kib=90 * 1024,
+                         bytes=2000 * 256 * 1024, files=2000, create_us=create_us)
+
+    class Options:
+        suite, rounds = "small", 5
+
+    assert "create 31us" in _progress_line(Options, record(31.4))
+    assert "create" not in _progress_line(Options, record(0.0))
