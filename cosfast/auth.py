@@ -17,8 +17,7 @@ from urllib.parse import quote
 
 from cosfast._comm import sign_path, to_bytes, to_str
 
-__all__ = ["SignInput", "authorization", "canonical_headers", "canonical_params", "canonical_value", "sign",
-           "signable_headers"]
+__all__ = ["SignInput", "authorization", "canonical_headers", "canonical_params", "sign", "signable_headers"]
 
 # Headers the SDK signs besides x-cos-* and x-ci-*.
 _SIGNED_HEADERS = frozenset({
@@ -97,11 +96,6 @@ def canonical_headers(headers: Mapping, url_host: Optional[str], sign_host: bool
 
 def canonical_params(params: Mapping, sign_params: bool) -> dict:
     return _canonical(params) if sign_params else {}
-
-
-def canonical_value(value: Any) -> str:
-    """One header or parameter value as it is signed."""
-    return _encode(value)
 
 
 def sign(method: str, key: Optional[str], params: Mapping, headers: Mapping, secret_id: str, secret_key: str,
