@@ -15,7 +15,7 @@ Inodes: on ext4 without a journal (this VM's disk), allocating an inode skips, o
 free inode of the group that was deleted in the last minute, or in the last six minutes while
 its inode table block is dirty (fs/ext4/ialloc.c, recently_deleted()). After thousands of
 files were removed (the end of the previous bench, a test run), each new file costs ~1 ms of
-kernel time instead of ~20 us, and two processes creating files in one folder spin on its
+kernel time instead of 25-60 us, and two processes creating files in one folder spin on its
 lock meanwhile: a 2000-file run measured the harness's earlier clean-up, not the contender
 (perf: up to half of a run's CPU in find_inode_bit). The probe creates files where the runs
 will and waits until that is cheap again.
