@@ -32,7 +32,8 @@ from cosfast.cos_exception import CosClientError, CosServiceError
 from cosfast.errors import service_error
 from cosfast.kwargs import check_download_headers, split_object_kwargs
 from cosfast.request import ObjectGetTemplate
-from cosfast.transfer.download import DownloadError, DownloadOptions, download_object
+from cosfast.transfer.destination import DownloadError
+from cosfast.transfer.download import DownloadOptions, download_object
 from cosfast.transfer.engine import EngineOptions, TransferEngine
 from cosfast.transfer.errors import ServerRefusedError, TransferError
 from cosfast.transfer.record import ObjectIdentity

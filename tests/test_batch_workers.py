@@ -21,7 +21,8 @@ from cosfast import CosClientError, CosConfig, CosS3Client
 from cosfast.emulator import Fault
 from cosfast.transfer.batch import DOWNLOADED, FAILED, BatchOptions, ListedObject, ListingPage
 from cosfast.transfer.batch_workers import MIN_OBJECTS_FOR_WORKERS, process_count
-from cosfast.transfer.download import DownloadOptions, UnverifiedDownloadWarning
+from cosfast.transfer.destination import UnverifiedDownloadWarning
+from cosfast.transfer.download import DownloadOptions
 from cosfast.transfer.engine import EngineOptions
 
 REPO_ROOT = str(Path(cosfast.__file__).resolve().parent.parent)

@@ -17,7 +17,7 @@ import pytest
 import cosfast
 from cosfast import CosConfig, CosS3Client
 from cosfast.emulator import Fault
-from cosfast.transfer.download import DownloadLockedError, _DestinationLock
+from cosfast.transfer.destination import DestinationLock, DownloadLockedError
 
 MIB = 1024 * 1024
 REPO_ROOT = str(Path(cosfast.__file__).resolve().parent.parent)
@@ -51,7 +51,7 @@ def test_the_lock_admits_one_holder_at_a_time(tmp_path):
     def contend() -> None:
         nonlocal holders, peak, acquired
         for _ in range(1500):
-            lock = _DestinationLock(path)
+            lock = DestinationLock(path)
             try:
                 lock.acquire()
             except DownloadLockedError:

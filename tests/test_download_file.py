@@ -20,7 +20,7 @@ import cosfast
 from cosfast import CosClientError, CosConfig, CosS3Client, CosServiceError
 from cosfast.crc64 import crc64
 from cosfast.emulator import Fault
-from cosfast.transfer.download import UnverifiedDownloadWarning
+from cosfast.transfer.destination import UnverifiedDownloadWarning
 from cosfast.transfer.record import ResumeRecord
 
 MIB = 1024 * 1024

@@ -16,7 +16,8 @@ from cosfast import partwriter
 from cosfast.cos_exception import CosClientError
 from cosfast.crc64 import crc64
 from cosfast.download_file import identity_from_head
-from cosfast.transfer.download import CrcMismatchError, _verify_crc
+from cosfast.transfer.destination import CrcMismatchError
+from cosfast.transfer.download import _verify_crc
 from cosfast.transfer.attempt import Attempt
 from cosfast.transfer.engine import RangeJob
 from cosfast.transfer.errors import ProtocolViolationError

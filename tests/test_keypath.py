@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +12,7 @@ from cosfast.transfer.keypath import (
     LocalTree,
     PathConflictError,
     UnsafeKeyError,
+    _unsafe_character,
     strip_prefix,
 )
 
@@ -147,3 +149,13 @@ def test_local_file_in_the_way_of_a_folder(tmp_path):
     with pytest.raises(PathConflictError, match="local file is in the way of folder 'a'"):
         tree.make_folder(placement)
     assert (tmp_path / "a").read_bytes() == b"local"
+
+
+def test_refused_characters_are_exactly_nul_backslash_and_unicode_controls():
+    # The placement checks with one regex; Unicode's category Cc is what it must match.
+    refused = [cp for cp in range(0x110000) if _unsafe_character(chr(cp)) is not None]
+    expected = [cp for cp in range(0x110000) if unicodedata.category(chr(cp)) == "Cc" or chr(cp) == "\\"]
+    assert refused == expected
+    assert _unsafe_character("a\x00b") == "it contains a NUL character"
+    assert _unsafe_character("a\\b") == "it contains a backslash"
+    assert _unsafe_character("ok\x85") == "it contains the control character '\\x85'"

@@ -1,9 +1,10 @@
-"""ObjectTransfer's local side without a network: locking, cleanup (what a batch relies on)."""
+"""The transfers' local side without a network: locking, cleanup (what a batch relies on)."""
 from __future__ import annotations
 
 import pytest
 
-from cosfast.transfer.download import DownloadLockedError, DownloadOptions, ObjectTransfer
+from cosfast.transfer.destination import DownloadLockedError
+from cosfast.transfer.download import AnyTransfer, DownloadOptions, new_transfer
 from cosfast.transfer.record import ObjectIdentity
 
 
@@ -16,8 +17,8 @@ def never_called(extra: dict) -> tuple:
     raise AssertionError("no request is made in these tests")
 
 
-def transfer(dest, size: int = 10) -> ObjectTransfer:
-    return ObjectTransfer(identity(size), str(dest), build_request=never_called, options=DownloadOptions())
+def transfer(dest, size: int = 10) -> AnyTransfer:
+    return new_transfer(identity(size), str(dest), build_request=never_called, options=DownloadOptions())
 
 
 def test_second_single_get_download_to_the_same_file_is_refused_without_a_lock_file(tmp_path):

@@ -16,7 +16,7 @@ import enum
 from typing import Iterable
 
 from cosfast.cos_exception import CosClientError, CosServiceError
-from cosfast.transfer.download import CrcMismatchError, DownloadError, DownloadLockedError
+from cosfast.transfer.destination import CrcMismatchError, DownloadError, DownloadLockedError
 
 
 class ExitCode(enum.IntEnum):

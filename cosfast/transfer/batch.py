@@ -8,7 +8,8 @@ ones, as ``download_file`` decides), pulled lazily by ONE TransferEngine (the en
 into it one at a time), so all its objects share kept-alive connections and one cap on
 concurrent transfers, and the first downloads run while later pages are still being listed; a
 Reporter keeps the summary and calls the callbacks. Each object is
-verified and renamed into place like ``download_file`` (ObjectTransfer); a failed object is
+verified and renamed into place like ``download_file`` (cosfast.transfer.download.new_transfer);
+a failed object is
 reported and the others go on.
 
 Objects are pinned by the listing: every request carries ``If-Match`` with the listed ETag, and
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
 from cosfast.cos_exception import digest_xml
-from cosfast.transfer.download import DownloadOptions, ObjectTransfer
+from cosfast.transfer.download import AnyTransfer, DownloadOptions, new_transfer
 from cosfast.transfer.engine import RangeJob, RequestBuilder
 from cosfast.transfer.errors import TransferError
 from cosfast.transfer.keypath import KeyPlacementError, LocalTree, strip_prefix
@@ -311,7 +312,7 @@ class Batch:
         self.options = options
         self.source = source
         self.reporter = reporter
-        self.in_flight: dict[int, tuple[ObjectTransfer, ListedObject, str]] = {}
+        self.in_flight: dict[int, tuple[AnyTransfer, ListedObject, str]] = {}
 
     # -- the job source the engine pulls from ----------------------------------------------
 
@@ -338,13 +339,13 @@ class Batch:
             return None
         identity = ObjectIdentity(bucket=self.bucket, key=listed.key, version_id=None, etag=listed.etag,
                                   size=listed.size, last_modified=listed.last_modified, crc64=None)
-        transfer = ObjectTransfer(identity, path, build_request=self.request_for(identity),
-                                  options=self.options.download, mtime=mtime, on_settled=self._settled)
+        transfer = new_transfer(identity, path, build_request=self.request_for(identity),
+                                options=self.options.download, mtime=mtime, on_settled=self._settled)
         self.in_flight[id(transfer)] = (transfer, listed, path)
         self.reporter.add_total(listed.size)
         return _ObjectOpener(self, transfer)
 
-    def opened(self, transfer: ObjectTransfer, jobs: list[RangeJob], error: Optional[Exception]) -> list[RangeJob]:
+    def opened(self, transfer: AnyTransfer, jobs: list[RangeJob], error: Optional[Exception]) -> list[RangeJob]:
         _, listed, path = self.in_flight[id(transfer)]
         if error is not None:
             del self.in_flight[id(transfer)]
@@ -357,7 +358,7 @@ class Batch:
 
     # -- outcomes ------------------------------------------------------------------------------
 
-    def _settled(self, transfer: ObjectTransfer) -> None:
+    def _settled(self, transfer: AnyTransfer) -> None:
         _, listed, path = self.in_flight.pop(id(transfer))
         if transfer.error is None:
             self.reporter.result(ObjectResult(listed.key, path, DOWNLOADED, listed.size))
@@ -383,7 +384,7 @@ class _ObjectOpener:
 
     __slots__ = ("_batch", "_transfer")
 
-    def __init__(self, batch: Batch, transfer: ObjectTransfer) -> None:
+    def __init__(self, batch: Batch, transfer: AnyTransfer) -> None:
         self._batch = batch
         self._transfer = transfer
 

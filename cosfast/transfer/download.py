@@ -4,50 +4,32 @@ The order is the point: preallocate (ENOSPC before any byte moves) -> fetch ever
 CRC computed as it lands -> combine the part CRCs -> compare with the server's -> optional fsync
 -> rename onto the destination -> delete the resume record. A file that fails any check is
 never published.
+
+An object of at most PartSize MiB is one GET (cosfast.transfer.single.SingleGetTransfer); a
+larger one is split into ranged parts with a resume record (ObjectTransfer, here).
+``new_transfer`` picks.
 """
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import hashlib
 import logging
 import os
-import stat
 import time
-import warnings
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from cosfast import partwriter
 from cosfast.crc64 import crc64_combine, crc64_file
+from cosfast.transfer.destination import (DestinationLock, LocalPaths, Settlement, acquire_lock, check_crc,
+                                          check_not_folder, explain_failure, progress_reporter, publish)
 from cosfast.transfer.engine import EngineOptions, RangeJob, RequestBuilder, TransferEngine
-from cosfast.transfer.errors import ObjectChangedError, TransferError
+from cosfast.transfer.errors import TransferError
 from cosfast.transfer.plan import MIB, Part, choose_part_size, split
 from cosfast.transfer.record import CorruptRecordError, ObjectIdentity, ResumeRecord
 from cosfast.transfer.localfs import unlink_quietly
+from cosfast.transfer.single import SingleGetTransfer
 
 logger = logging.getLogger("cosfast.download")
-
-# Names longer than this get a hashed temp name, so ".<name>.cosfast.tmp" stays under NAME_MAX.
-_MAX_PLAIN_NAME = 200
-# Times to retry taking the destination lock when its file was replaced under us.
-_LOCK_ATTEMPTS = 100
-
-
-class DownloadError(Exception):
-    """A download failed for a reason that is not a transfer error (checks, locks, local files)."""
-
-
-class CrcMismatchError(DownloadError):
-    """The bytes received do not have the CRC-64 the server announced."""
-
-
-class DownloadLockedError(DownloadError):
-    """Another download to the same destination is running."""
-
-
-class UnverifiedDownloadWarning(UserWarning):
-    """EnableCRC=True, but the object has no x-cos-hash-crc64ecma to compare with."""
 
 
 @dataclass(frozen=True)
@@ -69,137 +51,6 @@ class DownloadOptions:
     def engine_options(self, **changes: object) -> EngineOptions:
         """The engine's options for this download: ``engine`` capped at ``max_connections``."""
         return dataclasses.replace(self.engine, **{"max_connections": self.max_connections, **changes})
-
-
-@dataclass(frozen=True)
-class LocalPaths:
-    """Where one download keeps its files; temp and lock sit next to the destination so the
-    final rename stays on one file system."""
-
-    dest: str
-    temp: str
-    lock: str
-    record: str
-
-    @classmethod
-    def for_destination(cls, dest: str, identity: ObjectIdentity, record_dir: Optional[str]) -> "LocalPaths":
-        dest = os.path.abspath(dest)
-        folder, name = os.path.split(dest)
-        if not name:
-            raise DownloadError(f"destination {dest!r} names a folder, not a file")
-        stem = f".{name}.cosfast" if len(name) <= _MAX_PLAIN_NAME else \
-            f".cosfast-{hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:32]}"
-        base = os.path.join(folder, stem)
-        if record_dir:
-            digest = hashlib.md5(dest.encode("utf-8", "surrogateescape")).hexdigest()
-            key_digest = hashlib.md5(identity.key.encode("utf-8", "surrogateescape")).hexdigest()
-            record = os.path.join(record_dir, f"{identity.bucket}_{key_digest}.{digest}.cosfast-resume")
-        else:
-            record = base + ".resume"
-        return cls(dest=dest, temp=base + ".tmp", lock=base + ".lock", record=record)
-
-
-class _DestinationLock:
-    """An exclusive flock on a lock file beside the destination: a second download to the same
-    file is refused instead of interleaving writes into the same temp file."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd: Optional[int] = None
-
-    def acquire(self) -> None:
-        for _attempt in range(_LOCK_ATTEMPTS):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise DownloadLockedError(
-                    f"another download to {self.path[:-len('.lock')]!r} is running (lock {self.path!r} is held)"
-                ) from None
-            # The holder unlinks the lock file before releasing it. If it did so between our open
-            # and our flock, we hold a lock on a file that no longer has the name, and a third
-            # download can lock a new file under that name: only a lock on the file the name
-            # still points to counts.
-            if _same_file(fd, self.path):
-                self._fd = fd
-                return
-            os.close(fd)
-        raise DownloadLockedError(f"the lock {self.path!r} kept changing hands; another download to "
-                                  f"{self.path[:-len('.lock')]!r} is running")
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    @property
-    def temp_fd(self) -> int:
-        """-1: the lock file is not the temp file."""
-        return -1
-
-    def release(self) -> None:
-        """Idempotent; only a held lock's file is removed."""
-        if self._fd is None:
-            return
-        # Unlink before unlocking, so that a download that opened this file before the unlink
-        # sees (by _same_file) that its lock does not count.
-        unlink_quietly(self.path)
-        os.close(self._fd)
-        self._fd = None
-
-
-class _TempFileLock:
-    """For single-GET downloads: the flock is taken on the temp file itself, so no lock file is
-    created and deleted per object (in a batch of small objects that costs more CPU than the
-    download). The temp's name is fixed, so a second download to the same destination opens the
-    same file and is refused. A lock won on an inode that was meanwhile renamed into place or
-    removed (the previous holder just finished) is dropped and taken again on the current one."""
-
-    _ATTEMPTS = 3
-
-    def __init__(self, temp_path: str, dest: str) -> None:
-        self.path = temp_path
-        self._dest = dest
-        self._fd: Optional[int] = None
-
-    def acquire(self) -> None:
-        for _ in range(self._ATTEMPTS):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise DownloadLockedError(f"another download to {self._dest!r} is running "
-                                          f"(it holds {self.path!r})") from None
-            if _same_file(fd, self.path):
-                self._fd = fd
-                return
-            os.close(fd)
-        raise DownloadLockedError(f"{self.path!r} keeps changing: another download to {self._dest!r} is running")
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    @property
-    def temp_fd(self) -> int:
-        """The locked descriptor of the temp file: the TempFile writes through a duplicate of it
-        instead of opening the path a second time."""
-        return -1 if self._fd is None else self._fd
-
-    def release(self) -> None:
-        """Idempotent. The temp file itself is renamed or removed by the caller."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-def _same_file(fd: int, path: str) -> bool:
-    try:
-        named = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 class _RecordKeeper:
@@ -246,8 +97,9 @@ class _RecordKeeper:
         self._unsaved = False
 
 
-class ObjectTransfer:
-    """One object's download in steps, so that many objects can share one engine run.
+class ObjectTransfer(Settlement):
+    """One object's download in ranged parts, in steps, so that many objects can share one
+    engine run.
 
     ``begin()`` takes the destination's lock, opens (or resumes) the temp file and returns the
     jobs still to run. The transfer owns those jobs: the engine reports each part to it. When the
@@ -257,26 +109,20 @@ class ObjectTransfer:
     engine's lock.
     Work that is interrupted (the engine run raised) must be ended with ``abandon(exc)``."""
 
+    multipart = True
+
     def __init__(self, identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
                  options: DownloadOptions, mtime: Optional[float] = None,
                  on_settled: Optional[Callable[["ObjectTransfer"], None]] = None) -> None:
+        super().__init__(on_settled)
         self.identity = identity
         self.options = options
         self.mtime = mtime
-        self.on_settled = on_settled
         self.part_size = choose_part_size(identity.size, options.part_size_mib, options.max_part_count)
-        self.multipart = identity.size > options.part_size_mib * MIB
-        paths = LocalPaths.for_destination(dest, identity, options.record_dir if self.multipart else None)
-        if not self.multipart and not options.use_temp_file:
-            paths = dataclasses.replace(paths, temp=paths.dest)
-        self.paths = paths
-        self.failed: Optional[BaseException] = None  # JobOwner: set on the first final failure
-        self.error: Optional[BaseException] = None
-        self.settled = False
+        self.paths = LocalPaths.for_destination(dest, identity, options.record_dir)
         self.progress: Optional[Callable[[int], None]] = None
         self._build_request = build_request
-        self._lock = _TempFileLock(paths.temp, paths.dest) if not self.multipart and paths.temp != paths.dest \
-            else _DestinationLock(paths.lock)
+        self._lock = DestinationLock(self.paths.lock)
         self._temp: Optional["partwriter.TempFile"] = None
         self._keeper: Optional[_RecordKeeper] = None
         self._parts: list[Part] = []
@@ -305,27 +151,16 @@ class ObjectTransfer:
         record) and returns the jobs to run. Touches only this transfer's own files, so several
         transfers may open at once from different threads."""
         paths, identity = self.paths, self.identity
-        folder = os.path.dirname(paths.dest)
-        # One stat, and the lock file's creation, say what two isdir() calls would: this runs
-        # once per object of a batch, where every syscall counts.
-        try:
-            if stat.S_ISDIR(os.stat(paths.dest).st_mode):
-                raise DownloadError(f"destination {paths.dest!r} is a folder")
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        if self.multipart and self.options.record_dir:
+        check_not_folder(paths.dest)
+        if self.options.record_dir:
             os.makedirs(self.options.record_dir, exist_ok=True)
+        acquire_lock(self._lock, paths.dest)
         try:
-            self._lock.acquire()
-        except (FileNotFoundError, NotADirectoryError):
-            raise DownloadError(f"destination folder {folder!r} does not exist") from None
-        try:
-            record = _usable_record(paths, identity, self.part_size) if self.multipart else None
-            if self.multipart and record is None:
-                record = ResumeRecord(identity, self.part_size, paths.temp)
-            self._parts = split(identity.size, self.part_size) if self.multipart else [Part(0, 0, identity.size)]
-            self._temp = partwriter.TempFile(paths.temp, identity.size, create=True, fd=self._lock.temp_fd)
-            self._part_crcs = dict(record.parts) if record else {}
+            record = _usable_record(paths, identity, self.part_size) or \
+                ResumeRecord(identity, self.part_size, paths.temp)
+            self._parts = split(identity.size, self.part_size)
+            self._temp = partwriter.TempFile(paths.temp, identity.size, create=True)
+            self._part_crcs = dict(record.parts)
             self._keeper = _RecordKeeper(record, paths.record, self._temp, self.options.record_interval,
                                          durable=self.options.fsync)
             self._keeper.save(force=True)  # the record names the temp file before any byte lands
@@ -335,11 +170,11 @@ class ObjectTransfer:
             raise
         self._remaining = len(todo)
         already = identity.size - sum(p.length for p in todo)
-        self.progress = _progress_reporter(self.options.progress_callback, identity.size, already)
+        self.progress = progress_reporter(self.options.progress_callback, identity.size, already)
         return [RangeJob(part=p, object_size=identity.size,
                          sink=partwriter.PartSink(self._temp, p.offset, p.length, stage_size=partwriter.DEFAULT_STAGE_SIZE,
-                                                  prefetch=self.multipart),
-                         build_request=self._build_request, owner=self, whole_object=not self.multipart)
+                                                  prefetch=True),
+                         build_request=self._build_request, owner=self)
                 for p in todo]
 
     def part_done(self, job: RangeJob) -> None:
@@ -362,19 +197,13 @@ class ObjectTransfer:
 
     def abandon(self, error: BaseException) -> None:
         """Ends an unsettled transfer with ``error``: the temp file is removed, except that a
-        multipart download stopped by the network or an interrupt keeps its temp file and
-        resume record for the next run."""
+        download stopped by the network or an interrupt keeps its temp file and resume record
+        for the next run."""
         if self.settled:
             return
-        keep = self.multipart and (isinstance(error, KeyboardInterrupt)
-                                   or (isinstance(error, TransferError) and error.retryable))
+        keep = isinstance(error, KeyboardInterrupt) or (isinstance(error, TransferError) and error.retryable)
         self._clean_up(error, keep_for_resume=keep)
-        if isinstance(error, ObjectChangedError):
-            error = ObjectChangedError(
-                f"{self.identity.key!r} changed on the server during the download (ETag {self.identity.etag} "
-                f"no longer matches); nothing was written to {self.paths.dest!r}",
-                status=error.status, headers=error.headers, body=error.body)
-        self._settle(error)
+        self._settle(explain_failure(error, self.identity, self.paths.dest))
 
     # -- inside ----------------------------------------------------------------------------
 
@@ -384,18 +213,11 @@ class ObjectTransfer:
         try:
             _verify_crc(self.identity, self.identity.crc64 or self._response_crc64, self._parts,
                         self._part_crcs, self.options.enable_crc, self.paths.dest)
-            if self.options.fsync:
-                self._temp.fsync()
-            self._temp.close()
-            if self.mtime is not None:
-                os.utime(self.paths.temp, (self.mtime, self.mtime))
-            if self.paths.temp != self.paths.dest:
-                os.replace(self.paths.temp, self.paths.dest)
+            publish(self._temp, self.paths.temp, self.paths.dest, fsync=self.options.fsync, mtime=self.mtime)
         except Exception as exc:
             self.abandon(exc)
             return
-        if self.multipart:
-            unlink_quietly(self.paths.record)
+        unlink_quietly(self.paths.record)
         self._lock.release()
         self._settle(None)
 
@@ -413,23 +235,28 @@ class ObjectTransfer:
         # stopped before it got the lock must not remove the files of the download that has it.
         if not keep_for_resume and self._lock.held:
             unlink_quietly(self.paths.temp)
-            if self.multipart:
-                unlink_quietly(self.paths.record)
+            unlink_quietly(self.paths.record)
         self._lock.release()
 
-    def _settle(self, error: Optional[BaseException]) -> None:
-        self.error = error
-        self.failed = error
-        self.settled = True
-        if self.on_settled is not None:
-            self.on_settled(self)
+
+AnyTransfer = Union[SingleGetTransfer, ObjectTransfer]
+
+
+def new_transfer(identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder, options: DownloadOptions,
+                 mtime: Optional[float] = None, on_settled: Optional[Callable[[AnyTransfer], None]] = None
+                 ) -> AnyTransfer:
+    """The transfer for this object, by the SDK's rule: at most PartSize MiB is one GET, larger
+    is split into parts."""
+    kind = ObjectTransfer if identity.size > options.part_size_mib * MIB else SingleGetTransfer
+    return kind(identity, dest, build_request=build_request, options=options, mtime=mtime,
+                on_settled=on_settled)  # type: ignore[arg-type]
 
 
 def download_object(identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
                     options: DownloadOptions, engine: Optional[TransferEngine] = None) -> None:
     """Downloads the object pinned by ``identity`` to ``dest``. Raises TransferError subclasses,
     DownloadError subclasses or OSError; on failure ``dest`` is untouched."""
-    transfer = ObjectTransfer(identity, dest, build_request=build_request, options=options)
+    transfer = new_transfer(identity, dest, build_request=build_request, options=options)
     jobs = transfer.begin()
     try:
         _run(engine, options, jobs, transfer.progress, transfer.tick)
@@ -497,30 +324,4 @@ def _verify_crc(identity: ObjectIdentity, expected: Optional[str], parts: list[P
     for part in parts:
         length, part_crc = part_crcs[part.index]
         crc = crc64_combine(crc, part_crc, length)
-    if expected is None:
-        if enable_crc:
-            message = (f"{identity.key!r} has no x-cos-hash-crc64ecma (objects uploaded before COS computed "
-                       f"CRC-64 have none), so {dest!r} was checked for length and ETag but not for CRC")
-            logger.warning(message)
-            warnings.warn(message, UnverifiedDownloadWarning, stacklevel=4)
-        return
-    if str(crc) != expected.strip():
-        raise CrcMismatchError(
-            f"CRC-64 of the bytes received for {identity.key!r} is {crc}, the server announced "
-            f"{expected}; {dest!r} was not written")
-
-
-def _progress_reporter(callback: Optional[Callable[[int, int], None]], total: int,
-                       already: int) -> Optional[Callable[[int], None]]:
-    """Adapts the engine's byte deltas to the SDK's progress_callback(consumed, total)."""
-    if callback is None:
-        return None
-    consumed = already
-    callback(consumed, total)
-
-    def report(delta: int) -> None:
-        nonlocal consumed
-        consumed += delta
-        callback(consumed, total)
-
-    return report
+    check_crc(identity.key, crc, expected, enable_crc, dest)

@@ -1,0 +1,117 @@
+"""One object no larger than PartSize, downloaded with one GET: the path of every small object of
+a batch and of download_file's small objects.
+
+The same guarantees as the multipart path (cosfast.transfer.download.ObjectTransfer), with less
+bookkeeping, because in a batch of small objects per-object Python is what limits the rate:
+lock and preallocate the temp file (its flock keeps a second download to the same destination
+out, and no lock file is created per object), fetch into one PartSink (its CRC-64 computed as
+the bytes land; a retry continues from the first missing byte), compare the CRC with the
+response's x-cos-hash-crc64ecma, rename into place. There is no resume record: a small object
+that was cut off is fetched again.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Callable, Optional
+
+from cosfast import partwriter
+from cosfast.transfer.destination import (DestinationLock, Settlement, TempFileLock, acquire_lock, check_crc,
+                                          check_not_folder, explain_failure, lock_path_for, progress_reporter,
+                                          publish, temp_path_for)
+from cosfast.transfer.engine import RangeJob, RequestBuilder
+from cosfast.transfer.localfs import unlink_quietly
+from cosfast.transfer.plan import Part
+from cosfast.transfer.record import ObjectIdentity
+
+if TYPE_CHECKING:
+    from cosfast.transfer.download import DownloadOptions
+
+__all__ = ["SingleGetTransfer"]
+
+
+class SingleGetTransfer(Settlement):
+    """One small object's download, in the steps a batch runs it in (the interface of
+    ObjectTransfer): ``open()`` locks and sizes the temp file and returns the one job; the engine
+    reports the job to ``part_done``/``part_failed``; the transfer then publishes or cleans up and
+    settles, calling ``on_settled(self)`` once, under the engine's lock. Work that is interrupted
+    is ended with ``abandon(exc)``."""
+
+    multipart = False
+
+    def __init__(self, identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
+                 options: "DownloadOptions", mtime: Optional[float] = None,
+                 on_settled: Optional[Callable[["SingleGetTransfer"], None]] = None) -> None:
+        super().__init__(on_settled)
+        self.identity = identity
+        self.options = options
+        self.mtime = mtime
+        self.dest = os.path.abspath(dest)
+        self.temp_path = temp_path_for(self.dest) if options.use_temp_file else self.dest
+        self.progress: Optional[Callable[[int], None]] = None
+        self._build_request = build_request
+        self._lock = TempFileLock(self.temp_path, self.dest) if options.use_temp_file \
+            else DestinationLock(lock_path_for(self.dest))
+        self._temp: Optional["partwriter.TempFile"] = None
+
+    def begin(self) -> list[RangeJob]:
+        """Prepares the local files and returns the one job to run; raises (leaving nothing
+        behind) if the destination cannot be used."""
+        return self.open()
+
+    def complete_if_nothing_to_fetch(self, jobs: list[RangeJob]) -> None:
+        """Nothing to do: a single GET always has its one job to run."""
+
+    def open(self) -> list[RangeJob]:
+        """Takes the lock and opens the temp file; touches only this transfer's own files, so
+        several transfers may open at once from different threads."""
+        size = self.identity.size
+        check_not_folder(self.dest)
+        acquire_lock(self._lock, self.dest)
+        try:
+            self._temp = partwriter.TempFile(self.temp_path, size, create=True, fd=self._lock.temp_fd)
+        except BaseException as exc:
+            self._clean_up(exc)
+            raise
+        self.progress = progress_reporter(self.options.progress_callback, size, 0)
+        sink = partwriter.PartSink(self._temp, 0, size, stage_size=partwriter.DEFAULT_STAGE_SIZE, prefetch=False)
+        return [RangeJob(part=Part(0, 0, size), object_size=size, sink=sink, build_request=self._build_request,
+                         owner=self, whole_object=True)]
+
+    def part_done(self, job: RangeJob) -> None:
+        """The GET delivered every byte: verify, publish, settle. Runs inside the engine loop, so
+        it never raises an Exception."""
+        assert self._temp is not None
+        expected = self.identity.crc64
+        if expected is None and job.response is not None:
+            expected = job.response.get("x-cos-hash-crc64ecma")
+        try:
+            check_crc(self.identity.key, job.sink.crc, expected, self.options.enable_crc, self.dest)
+            publish(self._temp, self.temp_path, self.dest, fsync=self.options.fsync, mtime=self.mtime)
+        except Exception as exc:
+            self.abandon(exc)
+            return
+        self._lock.release()
+        self._settle(None)
+
+    def part_failed(self, job: RangeJob, error: BaseException) -> None:
+        self.abandon(error)
+
+    def tick(self) -> None:
+        """No resume record to save."""
+
+    def abandon(self, error: BaseException) -> None:
+        """Ends an unsettled transfer with ``error``; its temp file is removed."""
+        if self.settled:
+            return
+        self._clean_up(error)
+        self._settle(explain_failure(error, self.identity, self.dest))
+
+    def _clean_up(self, error: BaseException) -> None:
+        self.failed = error
+        if self._temp is not None:
+            self._temp.close()
+        # The temp file is this transfer's only while it holds the lock: a transfer stopped
+        # before it got the lock must not remove the file of the download that has it.
+        if self._lock.held:
+            unlink_quietly(self.temp_path)
+        self._lock.release()
