@@ -59,7 +59,7 @@ def extensions() -> list[Extension]:
         # The part writer runs the CRC in C in the same pass as pwrite, so it links the kernels.
         Extension(
             "cosfast._partwriter",
-            ["cosfast/_partwriter.pyx", "src_c/partwriter.c", *CRC64_SOURCES],
+            ["cosfast/_partwriter.pyx", "src_c/partwriter.c", "src_c/directwrite.c", *CRC64_SOURCES],
             **common,
         ),
     ]

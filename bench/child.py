@@ -32,9 +32,9 @@ def _cosfast_client(job: Job):
     return CosS3Client(CosConfig(**cos_config_kwargs(job.endpoint_url)))
 
 
-def cosfast_big(job: Job) -> Transfer:
+def cosfast_big(job: Job, **options) -> Transfer:
     client = _cosfast_client(job)
-    return lambda: client.download_file(Bucket=job.bucket, Key=job.keys[0], DestFilePath=job.big_dest())
+    return lambda: client.download_file(Bucket=job.bucket, Key=job.keys[0], DestFilePath=job.big_dest(), **options)
 
 
 def cosfast_small(job: Job) -> Transfer:
@@ -188,6 +188,7 @@ def obstore_small(job: Job) -> Transfer:
 
 FACTORIES: dict[tuple[str, str], Callable[[Job], Transfer]] = {
     ("cosfast", "big"): cosfast_big,
+    ("cosfast-buffered", "big"): lambda job: cosfast_big(job, DirectIO=False),
     ("cosfast", "small"): cosfast_small,
     ("sdk", "big"): sdk_big,
     ("sdk-t16", "big"): lambda job: sdk_big(job, MAXThread=16),

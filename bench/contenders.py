@@ -85,6 +85,8 @@ def _aria2_many(job: Job, files: RunFiles) -> list[str]:
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender("cosfast", "big", "cosfast download_file, defaults", "cosfast", _python_child),
+    Contender("cosfast-buffered", "big", "cosfast download_file, DirectIO=False (page cache only)", "cosfast",
+              _python_child),
     Contender("sdk", "big", "official SDK download_file, defaults (MAXThread=5)", "qcloud_cos", _python_child),
     Contender("sdk-t16", "big", "official SDK download_file, MAXThread=16", "qcloud_cos", _python_child),
     Contender("sdk-stream", "big", "official SDK get_object + get_stream_to_file", "qcloud_cos", _python_child),

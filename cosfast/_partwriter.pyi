@@ -32,9 +32,11 @@ class PartSink:
     error: Optional[BaseException]
     stage_size: int
     prefetch: bool
+    direct: bool
+    direct_writes: int
     def __init__(
         self, tempfile: TempFile, offset: int, length: int, *, crc: int = 0, written: int = 0,
-        stage_size: int = 0, prefetch: bool = False,
+        stage_size: int = 0, prefetch: bool = False, direct: bool = False,
     ) -> None: ...
     @property
     def written(self) -> int: ...

@@ -10,8 +10,10 @@ import os
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.string cimport memcpy
-from libc.errno cimport EBADF
-from libc.stdint cimport uint64_t
+from libc.stdlib cimport free
+from libc.errno cimport EBADF, EIO
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
+from posix.unistd cimport getpid
 
 from cosfast._partwriter_common import (
     MAX_SIZE, PartOverflowError, check_part, check_range, os_error,
@@ -21,6 +23,7 @@ from cosfast.crc64 import crc64
 
 cdef extern from "crc64.h":
     const char *cosfast_crc64_impl_name()
+    uint64_t cosfast_crc64_update(uint64_t crc, const unsigned char *buf, size_t len) nogil
     int cosfast_crc64_select(const char *name)
 
 cdef extern from "<pthread.h>" nogil:
@@ -43,6 +46,16 @@ cdef extern from "partwriter.h":
     int cosfast_pw_fsync(int fd) nogil
     int cosfast_pw_close(int fd) nogil
 
+cdef extern from "directwrite.h":
+    unsigned int COSFAST_DW_ALIGN
+    int cosfast_dw_open(int fd) nogil
+    int cosfast_dw_setup(unsigned depth, uint64_t *ctx) nogil
+    int cosfast_dw_submit(uint64_t ctx, int fd, const unsigned char *buf, size_t len, uint64_t offset,
+                          uint64_t tag) nogil
+    int cosfast_dw_reap(uint64_t ctx, int min_done, int max, uint64_t *tags, int64_t *results) nogil
+    int cosfast_dw_destroy(uint64_t ctx) nogil
+    unsigned char *cosfast_dw_alloc(size_t size) nogil
+
 # This module links its own copy of the CRC dispatcher: use the kernel cosfast.crc64 picked,
 # so COSFAST_CRC64_IMPL governs both.
 if cosfast_crc64_select(_CRC64_KERNEL.encode()) != 0:
@@ -50,6 +63,54 @@ if cosfast_crc64_select(_CRC64_KERNEL.encode()) != 0:
 
 #: Name of the CRC-64 kernel the part writer uses (always the one cosfast.crc64 uses).
 CRC64_KERNEL = cosfast_crc64_impl_name().decode()
+
+# Direct stage writes (PartSink(direct=True); why: src_c/directwrite.h). A full stage at an
+# aligned offset is written with O_DIRECT through native AIO when the sink has a free slot, and
+# through the page cache otherwise, so the disk takes what it can while the receiving thread
+# never waits for it. A stage in flight is a whole staging buffer: _DW_MAX_IN_FLIGHT bounds
+# the memory all sinks together hold for them. The last _DW_TAIL_STAGES stages of a part go
+# through the page cache, so that the writes still in flight when the part ends (which the sink
+# must wait for before it reports the part complete) are few and nearly done.
+cdef enum:
+    _DW_DEPTH = 4  # slots of one sink
+    _DW_MAX_IN_FLIGHT = 12  # slots of all sinks together: 12 MiB of 1 MiB stages
+    _DIRECT_UNTRIED = -2
+    _DIRECT_UNAVAILABLE = -1
+cdef uint64_t _DW_TAIL_STAGES = 2
+cdef int _dw_in_flight = 0  # direct writes in flight, all sinks (GIL-guarded)
+
+# AIO contexts are recycled like the stages: io_destroy waits for an RCU grace period (~30 ms
+# here) and a download uses one context per part. A context is only pooled with nothing in
+# flight. A forked child does not inherit its parent's contexts: the pool belongs to _aio_pid.
+cdef enum:
+    _AIO_POOL_MAX = 64
+cdef uint64_t _aio_pool[_AIO_POOL_MAX]
+cdef int _aio_pool_count = 0
+cdef int _aio_pid = 0
+
+
+cdef uint64_t _take_aio() noexcept:
+    """An idle AIO context of _DW_DEPTH slots, or 0 if the kernel refuses one."""
+    global _aio_pool_count, _aio_pid
+    cdef uint64_t ctx = 0
+    if _aio_pid != getpid():
+        _aio_pool_count = 0
+        _aio_pid = getpid()
+    if _aio_pool_count:
+        _aio_pool_count -= 1
+        return _aio_pool[_aio_pool_count]
+    if cosfast_dw_setup(_DW_DEPTH, &ctx) != 0:
+        return 0
+    return ctx
+
+
+cdef void _give_aio(uint64_t ctx) noexcept:
+    global _aio_pool_count
+    if _aio_pid == getpid() and _aio_pool_count < _AIO_POOL_MAX:
+        _aio_pool[_aio_pool_count] = ctx
+        _aio_pool_count += 1
+    else:
+        cosfast_dw_destroy(ctx)
 
 
 cdef class TempFile:
@@ -76,9 +137,13 @@ cdef class TempFile:
     cdef pthread_mutex_t _write_lock
     # New prefetch windows still to prefetch before writing, after a slow probe (see PartSink).
     cdef int _slow_windows
+    # The O_DIRECT descriptor of direct stage writes (see PartSink): opened at the first one;
+    # _DIRECT_UNTRIED before, _DIRECT_UNAVAILABLE where the file system has no O_DIRECT.
+    cdef int _direct_fd
 
     def __cinit__(self):
         self._fd = -1
+        self._direct_fd = _DIRECT_UNTRIED
         self._closed = True
         pthread_mutex_init(&self._write_lock, NULL)
 
@@ -112,9 +177,29 @@ cdef class TempFile:
 
     def __dealloc__(self):
         # No sink can be writing: every sink holds a reference to this object.
-        if self._fd >= 0:
-            cosfast_pw_close(self._fd)
+        self._close_fds()
         pthread_mutex_destroy(&self._write_lock)
+
+    cdef int _close_fds(self) except? -1:
+        """Closes the descriptors (the direct one quietly: it only ever wrote what the sinks
+        already waited for); returns close's result for the main one."""
+        cdef int rc = 0
+        if self._direct_fd >= 0:
+            cosfast_pw_close(self._direct_fd)
+            self._direct_fd = _DIRECT_UNAVAILABLE
+        if self._fd >= 0:
+            rc = cosfast_pw_close(self._fd)
+            self._fd = -1
+        return rc
+
+    cdef int _direct(self):
+        """The O_DIRECT descriptor, opened on first use; -1 if this file cannot have one. Call
+        only between _acquire and _release, so that close() cannot run under it."""
+        if self._direct_fd == _DIRECT_UNTRIED:
+            self._direct_fd = cosfast_dw_open(self._fd)
+            if self._direct_fd < 0:
+                self._direct_fd = _DIRECT_UNAVAILABLE
+        return self._direct_fd
 
     @property
     def fd(self):
@@ -134,9 +219,8 @@ cdef class TempFile:
 
     cdef int _release(self) except -1:
         self._users -= 1
-        if self._closed and self._users == 0 and self._fd >= 0:
-            cosfast_pw_close(self._fd)
-            self._fd = -1
+        if self._closed and self._users == 0:
+            self._close_fds()
         return 0
 
     cdef int _sync(self, bint data_only) except -1:
@@ -161,15 +245,13 @@ cdef class TempFile:
 
     def close(self):
         """Closes the file; idempotent (see the class docstring for in-flight writes)."""
-        cdef int fd, rc
+        cdef int rc
         if self._closed:
             return
         self._closed = True
         if self._users:
             return  # the last running write closes it
-        fd = self._fd
-        self._fd = -1
-        rc = cosfast_pw_close(fd)
+        rc = self._close_fds()
         if rc < 0:
             raise os_error(-rc, self.path)
 
@@ -184,23 +266,43 @@ cdef class TempFile:
 
 
 # Staging buffers are recycled, never freed: on a VM, first-touch pages are the expensive part of
-# a write, and a download creates a sink per part. The pool is bounded by the sinks alive at once.
-cdef list _stage_pool = []
-cdef Py_ssize_t _STAGE_POOL_MAX = 64
+# a write, and a download creates a sink per part. The pool is bounded by the sinks alive at once
+# (and the direct writes in flight). The buffers are aligned for O_DIRECT. All of this runs with
+# the GIL held, which guards the pool.
+cdef enum:
+    _STAGE_POOL_MAX = 64
+cdef unsigned char *_pool_buf[_STAGE_POOL_MAX]
+cdef size_t _pool_len[_STAGE_POOL_MAX]
+cdef int _pool_count = 0
 
 
-cdef bytearray _take_stage(Py_ssize_t size):
-    cdef bytearray buf
-    while _stage_pool:
-        buf = _stage_pool.pop()
-        if len(buf) == size:
+cdef unsigned char *_take_stage(size_t size) except NULL:
+    global _pool_count
+    cdef int i
+    cdef unsigned char *buf
+    for i in range(_pool_count - 1, -1, -1):
+        if _pool_len[i] == size:
+            buf = _pool_buf[i]
+            _pool_count -= 1
+            _pool_buf[i] = _pool_buf[_pool_count]
+            _pool_len[i] = _pool_len[_pool_count]
             return buf
-    return bytearray(size)
+    buf = cosfast_dw_alloc(size)
+    if buf == NULL:
+        raise MemoryError(f"cannot allocate a {size}-byte stage")
+    return buf
 
 
-cdef void _give_stage(bytearray buf):
-    if len(_stage_pool) < _STAGE_POOL_MAX:
-        _stage_pool.append(buf)
+cdef void _give_stage(unsigned char *buf, size_t size) noexcept:
+    global _pool_count
+    if _pool_count < _STAGE_POOL_MAX:
+        _pool_buf[_pool_count] = buf
+        _pool_len[_pool_count] = size
+        _pool_count += 1
+    else:
+        free(buf)
+
+
 
 
 # Prefetch (PartSink(prefetch=True)). On a VM whose host takes back the memory the guest frees,
@@ -212,7 +314,10 @@ cdef void _give_stage(bytearray buf):
 # _PROBE_SLOW_NS per MiB) makes it prefetch the next _PREFETCH_WINDOW bytes of its part. A slow
 # probe also marks the whole file slow for its next _SLOW_WINDOWS windows: every sink then
 # prefetches a new window *before* writing into it (so not even its first stage lands in small
-# pages), and only then probes again, in case the page cache has become fast.
+# pages), and only then probes again, in case the page cache has become fast. A sink that writes
+# direct (below) counts stages instead of windows and prefetches only the stage it is about to
+# write buffered (1 GiB through 8 AIO slots and the page cache, measured here: 1.10-1.36 GB/s at
+# 0.74-0.95 CPU s without, 1.31-1.44 GB/s at 0.71-0.77 with).
 cdef uint64_t _PREFETCH_WINDOW = 32 * 1024 * 1024
 cdef int _SLOW_WINDOWS = 8
 cdef uint64_t _PROBE_MIN = 256 * 1024  # smaller writes say too little about the page cache
@@ -235,7 +340,16 @@ cdef class PartSink:
     error, staged bytes are flushed first when possible, and ``written``/``crc`` describe
     exactly the bytes that reached the file. ``written``/``crc`` given to the constructor let a
     retried or resumed part continue where it stopped. One sink is fed by one transfer at a
-    time."""
+    time.
+
+    ``direct=True`` (with a stage): full stages at aligned offsets may go to the file with
+    O_DIRECT through native AIO while the sink goes on taking chunks (see "Direct stage writes"
+    above); the rest, and everything on a file system without O_DIRECT, goes through the page
+    cache. The call that completes the part, and ``flush()``, wait for those writes, so a part
+    reported complete is in the file. A direct write that fails stores its OSError like a
+    buffered one, but ``written``/``crc`` then count bytes that did not reach the file: the
+    part has to be fetched again from its start. ``direct_writes`` counts the stages written
+    direct."""
 
     cdef readonly TempFile tempfile
     cdef readonly object offset
@@ -244,13 +358,19 @@ cdef class PartSink:
     cdef readonly object error
     cdef bint _busy
     cdef readonly Py_ssize_t stage_size
-    cdef bytearray _stage
+    cdef unsigned char *_stage
     cdef Py_ssize_t _staged
     cdef readonly bint prefetch
     cdef uint64_t _prefetched_until  # absolute offset: writes below it were prefetched
+    cdef readonly bint direct  # still allowed to write direct (cleared where it cannot)
+    cdef readonly Py_ssize_t direct_writes
+    cdef uint64_t _aio  # the native AIO context, 0 until the first direct write
+    cdef unsigned char *_in_flight[_DW_DEPTH]  # the buffer of each slot's write, or NULL
+    cdef size_t _in_flight_len[_DW_DEPTH]
+    cdef int _in_flight_count
 
     def __init__(self, TempFile tempfile not None, offset, length, *, crc=0, written=0,
-                 Py_ssize_t stage_size=0, bint prefetch=False):
+                 Py_ssize_t stage_size=0, bint prefetch=False, bint direct=False):
         check_part(tempfile, offset, length, crc, written)
         if stage_size < 0:
             raise ValueError(f"stage_size must be >= 0, got {stage_size}")
@@ -263,10 +383,44 @@ cdef class PartSink:
         self._crc = crc
         self.error = None
         self.stage_size = stage_size
-        self._stage = None
         self._staged = 0
         self.prefetch = prefetch
         self._prefetched_until = 0
+        self.direct = direct and stage_size > 0 and stage_size % COSFAST_DW_ALIGN == 0
+
+    def __dealloc__(self):
+        cdef int i
+        global _dw_in_flight
+        if self._aio:
+            # An abandoned part: its writes in flight must end before their buffers and the
+            # context are reused. Whether they succeeded no longer matters.
+            self._release_aio()
+        for i in range(_DW_DEPTH):
+            if self._in_flight[i] != NULL:
+                _give_stage(self._in_flight[i], <size_t>self.stage_size)
+                _dw_in_flight -= 1
+        if self._stage != NULL:
+            _give_stage(self._stage, <size_t>self.stage_size)
+
+    cdef void _release_aio(self) noexcept:
+        """Waits for this sink's direct writes, then gives its context back (or, if the kernel
+        cannot say they ended, destroys it, which waits for them)."""
+        cdef uint64_t tags[_DW_DEPTH]
+        cdef int64_t results[_DW_DEPTH]
+        cdef int got, i, pending = self._in_flight_count
+        cdef uint64_t ctx = self._aio
+        self._aio = 0
+        with nogil:
+            while pending > 0:
+                got = cosfast_dw_reap(ctx, pending, _DW_DEPTH, tags, results)
+                if got < 0:
+                    break
+                pending -= got
+        if pending > 0:
+            with nogil:
+                cosfast_dw_destroy(ctx)
+            return
+        _give_aio(ctx)
 
     @property
     def written(self):
@@ -278,7 +432,7 @@ cdef class PartSink:
     def crc(self):
         """CRC-64/XZ of the part's first ``written`` bytes."""
         if self._staged:
-            return crc64(memoryview(self._stage)[:self._staged], self._crc)
+            return cosfast_crc64_update(self._crc, self._stage, <size_t>self._staged)
         return self._crc
 
     @property
@@ -315,12 +469,12 @@ cdef class PartSink:
             if self.stage_size == 0:
                 return None if self._write(src, n) == 0 else 0
             while n:
-                if self._stage is None:
-                    self._stage = _take_stage(self.stage_size)
+                if self._stage == NULL:
+                    self._stage = _take_stage(<size_t>self.stage_size)
                 room = <size_t>(self.stage_size - self._staged)
                 if room > n:
                     room = n
-                memcpy(PyByteArray_AS_STRING(self._stage) + self._staged, src, room)
+                memcpy(self._stage + self._staged, src, room)
                 self._staged += room
                 src += room
                 n -= room
@@ -333,23 +487,115 @@ cdef class PartSink:
             PyBuffer_Release(&view)
 
     def flush(self):
-        """Writes the staged bytes now; raises the stored error if that (or an earlier call)
-        failed."""
-        if self.error is None:
-            self._flush_stage()
+        """Writes the staged bytes now and waits for the direct writes in flight; raises the
+        stored error if that (or an earlier call) failed."""
+        if self.error is None and self._flush_stage() == 0:
+            self._wait_direct(self._in_flight_count)
         self.raise_if_failed()
 
     cdef int _flush_stage(self) except -2:
-        """Writes the staged bytes and recycles the stage; 0, or -1 with the error stored."""
+        """Writes the staged bytes and recycles the stage; once the part is complete, waits for
+        its direct writes. 0, or -1 with the error stored."""
         cdef Py_ssize_t staged = self._staged
         cdef int rc = 0
         if staged:
             self._staged = 0
-            rc = self._write(<const unsigned char *>PyByteArray_AS_STRING(self._stage), <size_t>staged)
-        if self._stage is not None and (rc != 0 or self._flushed == self._length):
-            _give_stage(self._stage)
-            self._stage = None
+            rc = self._write_direct(<size_t>staged) if self.direct else 0
+            if rc == 0:
+                rc = self._write(self._stage, <size_t>staged)
+            elif rc > 0:
+                rc = 0  # the stage is in flight; the next chunk takes a fresh one
+        if rc == 0 and self._flushed == self._length:
+            rc = self._wait_direct(self._in_flight_count)
+            if rc == 0 and self._aio:
+                self._release_aio()
+        if self._stage != NULL and (rc != 0 or self._flushed == self._length):
+            _give_stage(self._stage, <size_t>self.stage_size)
+            self._stage = NULL
         return rc
+
+    cdef int _write_direct(self, size_t n) except -2:
+        """Submits the full stage as a direct write if it may go: 1 if it went (the stage is
+        then in flight and no longer the sink's), 0 if it must be written buffered, -1 with the
+        error stored when a finished direct write had failed."""
+        global _dw_in_flight
+        cdef uint64_t start = self._offset + self._flushed
+        cdef uint64_t crc = self._crc
+        cdef TempFile tempfile = self.tempfile
+        cdef int fd, direct_fd, slot, rc
+        if (n != <size_t>self.stage_size or start % COSFAST_DW_ALIGN
+                or <uintptr_t>self._stage % COSFAST_DW_ALIGN
+                or self._offset + self._length - start - n < _DW_TAIL_STAGES * n):
+            return 0
+        if self._in_flight_count and self._wait_direct(0) != 0:
+            return -1
+        if self._in_flight_count == _DW_DEPTH or _dw_in_flight >= _DW_MAX_IN_FLIGHT:
+            return 0
+        fd = tempfile._acquire()
+        if fd < 0:
+            return 0  # closed: the buffered write stores EBADF
+        direct_fd = tempfile._direct()
+        if direct_fd >= 0 and not self._aio:
+            self._aio = _take_aio()
+        if direct_fd < 0 or not self._aio:
+            tempfile._release()
+            self.direct = False
+            return 0
+        slot = 0
+        while self._in_flight[slot] != NULL:
+            slot += 1
+        self._busy = True
+        with nogil:
+            crc = cosfast_crc64_update(crc, self._stage, n)
+            rc = cosfast_dw_submit(self._aio, direct_fd, self._stage, n, start, <uint64_t>slot)
+        self._busy = False
+        tempfile._release()
+        if rc < 0:
+            # Not taken (the file system refused it, or the kernel is out of AIO slots): this
+            # sink writes through the page cache from now on, starting with this stage.
+            self.direct = False
+            return 0
+        self._in_flight[slot] = self._stage
+        self._in_flight_len[slot] = n
+        self._in_flight_count += 1
+        _dw_in_flight += 1
+        self._stage = NULL
+        self._crc = crc
+        self._flushed += n
+        self.direct_writes += 1
+        return 1
+
+    cdef int _wait_direct(self, int at_least) except -2:
+        """Collects finished direct writes, waiting until ``at_least`` have finished, and
+        recycles their buffers; 0, or -1 with the first failure stored."""
+        global _dw_in_flight
+        cdef uint64_t tags[_DW_DEPTH]
+        cdef int64_t results[_DW_DEPTH]
+        cdef int got, i, slot
+        cdef object failure = None
+        while self._in_flight_count:
+            with nogil:
+                got = cosfast_dw_reap(self._aio, at_least, _DW_DEPTH, tags, results)
+            if got < 0:
+                if self.error is None:
+                    self.error = os_error(-got, self.tempfile.path)
+                return -1
+            for i in range(got):
+                slot = <int>tags[i]
+                if failure is None and results[i] != <int64_t>self._in_flight_len[slot]:
+                    failure = os_error(<int>-results[i] if results[i] < 0 else EIO, self.tempfile.path)
+                _give_stage(self._in_flight[slot], <size_t>self.stage_size)
+                self._in_flight[slot] = NULL
+                self._in_flight_count -= 1
+                _dw_in_flight -= 1
+            at_least -= got
+            if at_least <= 0:
+                break
+        if failure is not None:
+            if self.error is None:
+                self.error = failure
+            return -1
+        return 0
 
     cdef int _write(self, const unsigned char *buf, size_t n) except -2:
         """pwrite + CRC of n bytes at offset+flushed, GIL released; 0, or -1 with the error
@@ -357,38 +603,43 @@ cdef class PartSink:
         cdef uint64_t crc, write_ns = 0, ahead = 0
         cdef uint64_t start = self._offset + self._flushed
         cdef uint64_t part_end = self._offset + self._length
+        cdef uint64_t fetch_to = start  # prefetch [start, fetch_to) before writing
         cdef size_t done = 0
         cdef int fd, rc
+        cdef bint probe = False
         cdef TempFile tempfile = self.tempfile
-        cdef bint new_window = self.prefetch and start >= self._prefetched_until
-        cdef bint prefetch_first = False
         fd = tempfile._acquire()
         if fd < 0:
             self.error = os_error(EBADF, self.tempfile.path)
             return -1
         self._busy = True
         crc = self._crc
-        if new_window and tempfile._slow_windows > 0:
-            tempfile._slow_windows -= 1
-            prefetch_first = True
-            ahead = start + _PREFETCH_WINDOW
-            if ahead > part_end:
-                ahead = part_end
+        if self.prefetch and (self.direct or start >= self._prefetched_until):
+            if tempfile._slow_windows > 0:
+                tempfile._slow_windows -= 1
+                # A sink that writes direct prefetches only the stage it writes buffered: its
+                # other stages may go direct, and a direct write into prefetched pages would
+                # only have the kernel drop them again.
+                fetch_to = start + n if self.direct else start + _PREFETCH_WINDOW
+                if fetch_to > part_end:
+                    fetch_to = part_end
+            else:
+                probe = True
         with nogil:
-            if prefetch_first:
-                cosfast_pw_prefetch(fd, start, ahead - start)
-            if not self.prefetch:
+            if fetch_to > start:
+                cosfast_pw_prefetch(fd, start, fetch_to - start)
+            if not probe:
                 rc = cosfast_pw_write(fd, &tempfile._write_lock, buf, n, start, &crc, &done)
             else:
                 rc = cosfast_pw_write_timed(fd, &tempfile._write_lock, buf, n, start, &crc, &done, &write_ns)
-        if prefetch_first:
-            self._prefetched_until = ahead
-        elif (new_window and rc == 0 and n >= _PROBE_MIN and write_ns * _MIB > _PROBE_SLOW_NS * n):
+        if fetch_to > start and not self.direct:
+            self._prefetched_until = fetch_to
+        elif probe and rc == 0 and n >= _PROBE_MIN and write_ns * _MIB > _PROBE_SLOW_NS * n:
             tempfile._slow_windows = _SLOW_WINDOWS
             ahead = start + n + _PREFETCH_WINDOW
             if ahead > part_end:
                 ahead = part_end
-            if ahead > start + n:
+            if ahead > start + n and not self.direct:
                 with nogil:
                     cosfast_pw_prefetch(fd, start + n, ahead - start - n)
                 self._prefetched_until = ahead

@@ -178,11 +178,17 @@ def _prefetch(fd: int, offset: int, length: int) -> None:
 
 class PartSink:
     """pycurl WRITEFUNCTION for one byte range [offset, offset+length) of a TempFile (see the
-    compiled module for the contract, staging and prefetch included)."""
+    compiled module for the contract, staging and prefetch included). ``direct`` is accepted
+    and has no effect: the twin writes every byte through the page cache (Python has no native
+    AIO to keep the receiving thread off the disk), so ``direct`` is False and
+    ``direct_writes`` stays 0."""
+
+    direct = False
+    direct_writes = 0
 
     def __init__(
         self, tempfile: TempFile, offset: int, length: int, *, crc: int = 0, written: int = 0,
-        stage_size: int = 0, prefetch: bool = False,
+        stage_size: int = 0, prefetch: bool = False, direct: bool = False,
     ) -> None:
         if not isinstance(tempfile, TempFile):
             raise TypeError(f"tempfile must be a TempFile, not {type(tempfile).__name__}")

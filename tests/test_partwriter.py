@@ -577,3 +577,150 @@ def test_prefetching_sinks_write_the_exact_bytes(pw, tmp_path, monkeypatch, part
         assert all(sink._prefetched_until > sink.offset for sink in sinks)
         # The first slow probe marked the file slow; later windows were prefetched before writing.
         assert tf._slow_windows < pw._SLOW_WINDOWS
+
+
+def direct_expected(pw) -> bool:
+    """Whether sinks with direct=True may write direct here: the compiled module only (the twin
+    accepts the flag and writes through the page cache)."""
+    return not pw.__name__.endswith("_py")
+
+
+@pytest.mark.timeout(120)
+def test_direct_sinks_write_the_exact_bytes_from_threads(pw, tmp_path):
+    # Parts at MiB offsets (the engine's) and one at an odd offset, which must never go direct.
+    data = random_bytes(48 * MiB + 777, seed=21)
+    bounds = [0, 20 * MiB, 40 * MiB + 13, len(data)]
+    path = tmp_path / "direct.tmp"
+    with pw.TempFile(path, len(data)) as tf:
+        sinks = [pw.PartSink(tf, lo, hi - lo, stage_size=MiB, prefetch=True, direct=True)
+                 for lo, hi in zip(bounds, bounds[1:])]
+
+        def feed(index: int) -> None:
+            lo, hi = bounds[index], bounds[index + 1]
+            feed_in_random_chunks(sinks[index], data[lo:hi], random.Random(index))
+
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(feed, range(3)))
+        for sink, lo, hi in zip(sinks, bounds, bounds[1:]):
+            assert sink.done and sink.error is None
+            assert sink.crc == crc64(data[lo:hi])
+    assert path.read_bytes() == data
+    if direct_expected(pw):
+        assert sinks[0].direct_writes > 0
+        # At most the stages before the part's last two can go direct.
+        assert sinks[0].direct_writes <= 20 - 2
+        assert sinks[2].direct_writes == 0  # its stages start at odd offsets
+    else:
+        assert [sink.direct_writes for sink in sinks] == [0, 0, 0]
+
+
+def test_a_complete_part_is_in_the_file_before_its_last_write_returns(pw, tmp_path):
+    data = random_bytes(24 * MiB, seed=22)
+    path = tmp_path / "complete.tmp"
+    with pw.TempFile(path, len(data)) as tf:
+        sink = pw.PartSink(tf, 0, len(data), stage_size=MiB, direct=True)
+        for at in range(0, len(data), MiB):
+            assert sink(data[at:at + MiB]) is None
+        # Read through another descriptor while the sink (and its file) are still open.
+        assert path.read_bytes() == data
+        assert (sink.direct_writes > 0) == direct_expected(pw)
+
+
+def test_flush_waits_for_the_direct_writes_in_flight(pw, tmp_path):
+    data = random_bytes(16 * MiB, seed=23)
+    path = tmp_path / "flush.tmp"
+    with pw.TempFile(path, 32 * MiB) as tf:
+        sink = pw.PartSink(tf, 0, 32 * MiB, stage_size=MiB, direct=True)
+        assert sink(data) is None
+        sink.flush()
+        assert path.read_bytes()[:len(data)] == data
+        assert sink.written == len(data) and sink.crc == crc64(data)
+        assert (sink.direct_writes > 0) == direct_expected(pw)
+
+
+@pytest.fixture
+def no_aio_contexts():
+    """The kernel refuses every new native AIO context (fs.aio-max-nr lowered to 0), as it does
+    when a machine has used up its AIO events."""
+    knob = Path("/proc/sys/fs/aio-max-nr")
+    if os.geteuid() != 0:
+        pytest.skip("lowering fs.aio-max-nr needs root")
+    saved = knob.read_text()
+    knob.write_text("0")
+    try:
+        yield
+    finally:
+        knob.write_text(saved)
+
+
+FALLBACK_CHILD = """
+import random, sys
+from pathlib import Path
+pw = __import__(sys.argv[1], fromlist=["PartSink"])
+from cosfast.crc64 import crc64
+MiB = 1 << 20
+data = random.Random(24).randbytes(12 * MiB)
+path = Path(sys.argv[2])
+with pw.TempFile(path, len(data)) as tf:
+    sink = pw.PartSink(tf, 0, len(data), stage_size=MiB, direct=True)
+    for at in range(0, len(data), 100_000):
+        assert sink(data[at:at + 100_000]) is None, sink.error
+    assert sink.done and sink.crc == crc64(data)
+    assert sink.direct_writes == 0 and sink.direct is False, (sink.direct_writes, sink.direct)
+assert path.read_bytes() == data
+print("ok")
+"""
+
+
+def test_direct_falls_back_to_the_page_cache_when_the_kernel_refuses(pw, tmp_path, no_aio_contexts):
+    # A fresh process: this one may already hold recycled AIO contexts.
+    path = tmp_path / "refused.tmp"
+    out = subprocess.run([sys.executable, "-c", FALLBACK_CHILD, pw.__name__, str(path)], env=child_env(),
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_direct_needs_a_stage_of_whole_blocks(pw, tmp_path):
+    with pw.TempFile(tmp_path / "f", 8 * MiB) as tf:
+        assert pw.PartSink(tf, 0, MiB, stage_size=MiB, direct=True).direct == direct_expected(pw)
+        assert pw.PartSink(tf, 0, MiB, stage_size=65536 + 7, direct=True).direct is False
+        assert pw.PartSink(tf, 0, MiB, direct=True).direct is False
+        assert pw.PartSink(tf, 0, MiB, stage_size=MiB).direct is False
+
+
+def test_a_resumed_part_continues_direct_once_its_stages_are_aligned_again(pw, tmp_path):
+    # A retry continues from the first missing byte: an odd offset, so its stages are not
+    # aligned and go through the page cache; the bytes are exact either way.
+    data = random_bytes(10 * MiB, seed=25)
+    path = tmp_path / "resume.tmp"
+    first = 3 * MiB + 5
+    with pw.TempFile(path, len(data)) as tf:
+        sink = pw.PartSink(tf, 0, len(data), stage_size=MiB, direct=True)
+        assert sink(data[:first]) is None
+        sink.flush()
+        resumed = pw.PartSink(tf, 0, len(data), crc=sink.crc, written=sink.written, stage_size=MiB, direct=True)
+        feed_in_random_chunks(resumed, data[first:], random.Random(25))
+        assert resumed.done and resumed.crc == crc64(data)
+        assert resumed.direct_writes == 0
+    assert path.read_bytes() == data
+
+
+def test_dropping_a_sink_with_direct_writes_in_flight_is_safe(pw, tmp_path):
+    # An abandoned part: its sink goes away mid-part (writes in flight), the file is closed and
+    # removed, and later sinks reuse the recycled stages without a byte of the old ones.
+    data = random_bytes(16 * MiB, seed=26)
+    for round_ in range(3):
+        path = tmp_path / f"dropped-{round_}.tmp"
+        tf = pw.TempFile(path, 32 * MiB)
+        sink = pw.PartSink(tf, 0, 32 * MiB, stage_size=MiB, direct=True)
+        assert sink(data) is None
+        del sink
+        tf.close()
+        path.unlink()
+    path = tmp_path / "after.tmp"
+    other = random_bytes(24 * MiB, seed=27)
+    with pw.TempFile(path, len(other)) as tf:
+        sink = pw.PartSink(tf, 0, len(other), stage_size=MiB, direct=True)
+        feed_in_random_chunks(sink, other, random.Random(27))
+        assert sink.crc == crc64(other)
+    assert path.read_bytes() == other

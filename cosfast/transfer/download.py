@@ -43,6 +43,8 @@ class DownloadOptions:
     record_dir: Optional[str] = None
     use_temp_file: bool = True
     fsync: bool = False
+    # Multipart: full stages may be written with O_DIRECT while the disk keeps up (PartSink).
+    direct_io: bool = True
     # Seconds between resume-record saves: a crash loses at most this much finished work.
     record_interval: float = 1.0
     progress_callback: Optional[Callable[[int, int], None]] = None
@@ -173,7 +175,7 @@ class ObjectTransfer(Settlement):
         self.progress = progress_reporter(self.options.progress_callback, identity.size, already)
         return [RangeJob(part=p, object_size=identity.size,
                          sink=partwriter.PartSink(self._temp, p.offset, p.length, stage_size=partwriter.DEFAULT_STAGE_SIZE,
-                                                  prefetch=True),
+                                                  prefetch=True, direct=self.options.direct_io),
                          build_request=self._build_request, owner=self)
                 for p in todo]
 
