@@ -3,6 +3,7 @@ skip-unchanged, failures and faults; plus the SDK's batch sample run with cosfas
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -351,3 +352,18 @@ def test_a_large_object_cut_off_mid_batch_resumes_on_the_next_run(emulator, tmp_
     fetched = sorted(r.range for r in gets(emulator, "big/obj"))
     assert fetched == sorted(f"bytes={i * mib}-{(i + 1) * mib - 1}" for i in range(4) if i not in done)
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("direct_io", [True, False])
+def test_large_objects_of_a_batch_land_exactly_with_and_without_direct_io(emulator, tmp_path, direct_io):
+    # Objects above PartSize are split into parts of 4 stages, whose first stages may be written
+    # with O_DIRECT (the default); small ones and everything with DirectIO=False go through the
+    # page cache. Either way: the exact bytes and nothing else in the folder.
+    rnd = random.Random(7)
+    objects = {f"d/f{i:03d}": rnd.randbytes(rnd.choice([4096, 262144 + 1, 12 * 1024 * 1024 + 3])) for i in range(12)}
+    for key, data in objects.items():
+        emulator.put(key, data)
+    summary = client_for(emulator).download_dir(emulator.bucket, "d/", str(tmp_path / "out"), PartSize=4,
+                                                DirectIO=direct_io)
+    assert summary.ok and summary.downloaded == len(objects)
+    assert tree(tmp_path / "out") == {key[2:]: data for key, data in objects.items()}
