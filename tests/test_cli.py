@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import mmap
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import cosfast
+from cosfast import partwriter
 from cosfast.cli import main
 from cosfast.cli.errors import UsageError
 from cosfast.cli.target import Connection, parse_cos_url, parse_endpoint_url
@@ -342,3 +345,42 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_no_half_files(emulator, tmp_path
     assert stderr.strip().splitlines()[-1] == "cosfast: error: interrupted"
     landed = list((tmp_path / "out").iterdir())
     assert landed == []  # nothing finished at 50 KB/s, and no temp or lock file stays behind
+
+
+def resident_fraction(path: Path) -> float:
+    """How much of the file is in the page cache (mincore(2) over a mapping of it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    vector = (ctypes.c_ubyte * pages)()
+    with open(path, "rb") as f:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, f.fileno(), 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+        try:
+            assert libc.mincore(addr, size, vector) == 0, os.strerror(ctypes.get_errno())
+        finally:
+            libc.munmap(addr, size)
+    return sum(v & 1 for v in vector) / pages
+
+
+def test_get_writes_part_of_a_large_object_direct_unless_told_not_to(emulator, tmp_path):
+    # 4 MiB parts of 1 MiB stages: by default their first stages go to the disk with O_DIRECT and
+    # are not in the page cache afterwards; --no-direct-io leaves every page of the file there.
+    data = os.urandom(16 * 1024 * 1024)
+    emulator.put("big.bin", data)
+    env = emulator_env(emulator)
+    url = f"cos://{emulator.bucket}/big.bin"
+    for flags, name in (([], "direct.bin"), (["--no-direct-io"], "cached.bin")):
+        result = run_cli("get", "-q", "--part-size", "4", *flags, url, str(tmp_path / name), env=env)
+        assert result.returncode == 0, result.stderr
+    assert resident_fraction(tmp_path / "cached.bin") == 1.0
+    if partwriter.backend == "compiled":
+        assert resident_fraction(tmp_path / "direct.bin") <= 0.75
+    else:  # the pure-Python twin writes everything through the page cache
+        assert resident_fraction(tmp_path / "direct.bin") == 1.0
+    assert (tmp_path / "direct.bin").read_bytes() == data
+    assert (tmp_path / "cached.bin").read_bytes() == data
