@@ -188,7 +188,7 @@ def obstore_small(job: Job) -> Transfer:
 
 FACTORIES: dict[tuple[str, str], Callable[[Job], Transfer]] = {
     ("cosfast", "big"): cosfast_big,
-    ("cosfast-buffered", "big"): lambda job: cosfast_big(job, DirectIO=False),
+    ("cosfast-direct", "big"): lambda job: cosfast_big(job, DirectIO=True),
     ("cosfast", "small"): cosfast_small,
     ("sdk", "big"): sdk_big,
     ("sdk-t16", "big"): lambda job: sdk_big(job, MAXThread=16),

@@ -85,7 +85,7 @@ def _aria2_many(job: Job, files: RunFiles) -> list[str]:
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender("cosfast", "big", "cosfast download_file, defaults", "cosfast", _python_child),
-    Contender("cosfast-buffered", "big", "cosfast download_file, DirectIO=False (page cache only)", "cosfast",
+    Contender("cosfast-direct", "big", "cosfast download_file, DirectIO=True (stages with O_DIRECT)", "cosfast",
               _python_child),
     Contender("sdk", "big", "official SDK download_file, defaults (MAXThread=5)", "qcloud_cos", _python_child),
     Contender("sdk-t16", "big", "official SDK download_file, MAXThread=16", "qcloud_cos", _python_child),

@@ -52,9 +52,9 @@ CHILD_TIMEOUT = 120.0
 DOWNLOADER = textwrap.dedent("""
     import json, sys
     from cosfast import CosConfig, CosS3Client
-    config, bucket, key, dest, max_thread = json.loads(sys.argv[1])
+    config, bucket, key, dest, max_thread, direct_io = json.loads(sys.argv[1])
     CosS3Client(CosConfig(**config)).download_file(bucket, key, dest, PartSize=1,
-                                                   MAXThread=max_thread, EnableCRC=True)
+                                                   MAXThread=max_thread, EnableCRC=True, DirectIO=direct_io)
 """)
 
 
@@ -64,6 +64,7 @@ class Round:
     max_thread: int
     rate: int  # bytes per second per connection
     max_kills: int
+    direct_io: bool = False  # download_file(DirectIO=...): killed with direct writes in flight
 
     @property
     def clean_seconds(self) -> float:
@@ -101,7 +102,7 @@ def run_round(emu: Emulator, workdir: Path, spec: Round, rng: random.Random, ind
     folder = workdir / f"round{index}"
     folder.mkdir()
     dest = folder / "out.bin"
-    args = json.dumps([emu.sdk_config(), BUCKET, key, str(dest), spec.max_thread])
+    args = json.dumps([emu.sdk_config(), BUCKET, key, str(dest), spec.max_thread, spec.direct_io])
     env = {**os.environ, "PYTHONPATH": REPO_ROOT}
     problems: list = []
     runs = kills = 0
@@ -175,10 +176,10 @@ def crash_loop(rounds: list, seed: int) -> list:
 
 def report(results: list, seed: int) -> None:
     lines = [f"crash loop (seed {seed}): downloader SIGKILLed at random moments until complete", "",
-             "object     MAXThread  rate/conn   runs  kills  seconds  served/size  bound  result"]
+             "object     MAXThread  DirectIO  rate/conn   runs  kills  seconds  served/size  bound  result"]
     for r in results:
         s = r.round
-        lines.append(f"{leakcheck.mib(s.size):>9}  {s.max_thread:>9}  {leakcheck.mib(s.rate) + '/s':>9}  "
+        lines.append(f"{leakcheck.mib(s.size):>9}  {s.max_thread:>9}  {s.direct_io!s:>8}  {leakcheck.mib(s.rate) + '/s':>9}  "
                      f"{r.runs:>5}  {r.kills:>5}  {r.seconds:>7.1f}  {r.ratio:>10.2f}x  "
                      f"{s.waste_bound(r.kills) / s.size:>4.1f}x  "
                      f"{'byte-exact' if not r.problems else 'FAIL'}")
@@ -198,10 +199,11 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     if args.quick:
-        rounds = [Round(size=12 * MIB, max_thread=4, rate=MIB, max_kills=5)]
+        rounds = [Round(size=12 * MIB, max_thread=4, rate=MIB, max_kills=5),
+                  Round(size=12 * MIB, max_thread=4, rate=MIB, max_kills=5, direct_io=True)]
     else:
         rounds = [Round(size=16 * MIB, max_thread=2, rate=2 * MIB, max_kills=15),
-                  Round(size=32 * MIB, max_thread=4, rate=2 * MIB, max_kills=20),
+                  Round(size=32 * MIB, max_thread=4, rate=2 * MIB, max_kills=20, direct_io=True),
                   Round(size=48 * MIB, max_thread=8, rate=MIB, max_kills=20)]
     results = crash_loop(rounds, args.seed)
     report(results, args.seed)

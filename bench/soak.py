@@ -100,6 +100,7 @@ class Plan:
     part_size: int
     max_thread: int
     enable_crc: bool
+    direct_io: bool
     record_dir: bool
     sentinel: bytes | None
     faults: tuple
@@ -112,7 +113,7 @@ class Plan:
     def describe(self) -> str:
         faults = ", ".join(_fault_text(f) for f in self.faults) or "none"
         return (f"#{self.index} size={len(self.data)} PartSize={self.part_size} "
-                f"MAXThread={self.max_thread} EnableCRC={self.enable_crc} crc={self.with_crc} "
+                f"MAXThread={self.max_thread} EnableCRC={self.enable_crc} DirectIO={self.direct_io} crc={self.with_crc} "
                 f"record_dir={self.record_dir} sentinel={self.sentinel is not None} "
                 f"outage={self.outage} faults=[{faults}]")
 
@@ -148,7 +149,7 @@ def draw_plan(rng: random.Random, index: int, max_size: int) -> Plan:
     faults, outage = draw_faults(rng, key, data, part_bytes if multipart else None, with_crc)
     return Plan(index=index, key=key, data=data, with_crc=with_crc, part_size=part_size,
                 max_thread=rng.randint(1, 8), enable_crc=rng.random() < 0.5,
-                record_dir=rng.random() < 0.2,
+                direct_io=rng.random() < 0.5, record_dir=rng.random() < 0.2,
                 sentinel=rng.randbytes(rng.randint(0, 100)) if rng.random() < 0.6 else None,
                 faults=tuple(faults), outage=outage)
 
@@ -291,7 +292,7 @@ class Soak:
 
     def _download(self, plan: Plan, dest: Path, record_dir: Path | None) -> Exception | None:
         args = {"PartSize": plan.part_size, "MAXThread": plan.max_thread, "EnableCRC": plan.enable_crc,
-                    "DumpRecordDir": str(record_dir) if record_dir else None}
+                "DirectIO": plan.direct_io, "DumpRecordDir": str(record_dir) if record_dir else None}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # UnverifiedDownloadWarning: no CRC header
@@ -420,7 +421,7 @@ def soak(limits: SoakLimits) -> Tally:
             # steady state, and the part writer's pool of recycled staging buffers (one per
             # transfer in flight, kept by design).
             warm = Plan(index=-1, key="warm-up", data=random.Random(0).randbytes(16 * MIB), with_crc=True,
-                        part_size=1, max_thread=16, enable_crc=True, record_dir=False, sentinel=None,
+                        part_size=1, max_thread=16, enable_crc=True, direct_io=False, record_dir=False, sentinel=None,
                         faults=(), outage=False)
             runner.run(warm)
             tally.__init__()  # the warm-up is not counted

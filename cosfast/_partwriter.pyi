@@ -34,10 +34,14 @@ class PartSink:
     prefetch: bool
     direct: bool
     direct_writes: int
+    finish_later: bool
     def __init__(
         self, tempfile: TempFile, offset: int, length: int, *, crc: int = 0, written: int = 0,
-        stage_size: int = 0, prefetch: bool = False, direct: bool = False,
+        stage_size: int = 0, prefetch: bool = False, direct: bool = False, finish_later: bool = False,
     ) -> None: ...
+    @property
+    def writing(self) -> bool: ...
+    def poll(self) -> bool: ...
     @property
     def written(self) -> int: ...
     @property

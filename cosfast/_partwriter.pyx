@@ -11,7 +11,7 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.string cimport memcpy
 from libc.stdlib cimport free
-from libc.errno cimport EBADF, EIO
+from libc.errno cimport EAGAIN, EBADF, EIO
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from posix.unistd cimport getpid
 
@@ -67,16 +67,22 @@ CRC64_KERNEL = cosfast_crc64_impl_name().decode()
 # Direct stage writes (PartSink(direct=True); why: src_c/directwrite.h). A full stage at an
 # aligned offset is written with O_DIRECT through native AIO when the sink has a free slot, and
 # through the page cache otherwise, so the disk takes what it can while the receiving thread
-# never waits for it. A stage in flight is a whole staging buffer: _DW_MAX_IN_FLIGHT bounds
-# the memory all sinks together hold for them. The last _DW_TAIL_STAGES stages of a part go
-# through the page cache, so that the writes still in flight when the part ends (which the sink
-# must wait for before it reports the part complete) are few and nearly done.
+# never waits for it. Opt-in: it pays only where the page cache is very slow (1 GiB from nginx
+# here, with buffered downloads at 0.75-0.85 GB/s: 1.01-1.09x the speed at two thirds of the
+# CPU; with buffered downloads at 1.15-1.4 GB/s: 0.69-0.85x the speed), and the bytes written
+# direct are not in the page cache afterwards (which is what a user staging more data than
+# memory wants). A stage in flight is a whole staging buffer: _DW_MAX_IN_FLIGHT bounds the
+# memory all sinks together hold for them. A sink waits for its writes when its part is
+# complete, so the last _DW_TAIL_STAGES stages of a part go through the page cache (the writes
+# still in flight then are few and nearly done); a ``finish_later`` sink does not wait (its
+# owner polls), so all its stages may go direct, the aligned head of the last one included.
 cdef enum:
     _DW_DEPTH = 4  # slots of one sink
     _DW_MAX_IN_FLIGHT = 12  # slots of all sinks together: 12 MiB of 1 MiB stages
     _DIRECT_UNTRIED = -2
     _DIRECT_UNAVAILABLE = -1
 cdef uint64_t _DW_TAIL_STAGES = 2
+cdef size_t _DW_MIN_WRITE = 64 * 1024  # smaller tails are not worth a direct write
 cdef int _dw_in_flight = 0  # direct writes in flight, all sinks (GIL-guarded)
 
 # AIO contexts are recycled like the stages: io_destroy waits for an RCU grace period (~30 ms
@@ -135,8 +141,6 @@ cdef class TempFile:
     cdef Py_ssize_t _users  # system calls running on _fd with the GIL released
     # Serializes the sinks' pwrites into this file (see cosfast_pw_write).
     cdef pthread_mutex_t _write_lock
-    # New prefetch windows still to prefetch before writing, after a slow probe (see PartSink).
-    cdef int _slow_windows
     # The O_DIRECT descriptor of direct stage writes (see PartSink): opened at the first one;
     # _DIRECT_UNTRIED before, _DIRECT_UNAVAILABLE where the file system has no O_DIRECT.
     cdef int _direct_fd
@@ -312,14 +316,15 @@ cdef void _give_stage(unsigned char *buf, size_t size) noexcept:
 # s) to 1.7-1.8 GB/s (0.6 CPU s). Where pages are recycled the same readahead is pure extra work
 # (6 GB/s without it). So a sink times its plain writes, and only a slow one (fewer than
 # _PROBE_SLOW_NS per MiB) makes it prefetch the next _PREFETCH_WINDOW bytes of its part. A slow
-# probe also marks the whole file slow for its next _SLOW_WINDOWS windows: every sink then
-# prefetches a new window *before* writing into it (so not even its first stage lands in small
-# pages), and only then probes again, in case the page cache has become fast. A sink that writes
-# direct (below) counts stages instead of windows and prefetches only the stage it is about to
-# write buffered (1 GiB through 8 AIO slots and the page cache, measured here: 1.10-1.36 GB/s at
-# 0.74-0.95 CPU s without, 1.31-1.44 GB/s at 0.71-0.77 with).
+# probe also marks the page cache slow (for every file: it is the machine's state) for its next
+# _SLOW_CREDITS buffered writes: a sink then prefetches a new window *before* writing into it
+# (so not even its first stage lands in small pages), and only then probes again, in case the
+# page cache has become fast. A sink that writes direct (above) prefetches only a stage it is
+# about to write buffered, if its part has more (raw writes of 1 GiB through 8 AIO slots and
+# the page cache, here: 1.10-1.36 GB/s at 0.74-0.95 CPU s without, 1.31-1.44 GB/s at 0.71-0.77 with).
 cdef uint64_t _PREFETCH_WINDOW = 32 * 1024 * 1024
-cdef int _SLOW_WINDOWS = 8
+cdef int _SLOW_CREDITS = 8
+cdef int _slow_credits = 0  # buffered writes still to treat as slow (GIL-guarded)
 cdef uint64_t _PROBE_MIN = 256 * 1024  # smaller writes say too little about the page cache
 cdef uint64_t _PROBE_SLOW_NS = 700 * 1000  # per MiB: slower than ~1.5 GB/s means fresh pages
 cdef uint64_t _MIB = 1024 * 1024
@@ -343,13 +348,14 @@ cdef class PartSink:
     time.
 
     ``direct=True`` (with a stage): full stages at aligned offsets may go to the file with
-    O_DIRECT through native AIO while the sink goes on taking chunks (see "Direct stage writes"
-    above); the rest, and everything on a file system without O_DIRECT, goes through the page
-    cache. The call that completes the part, and ``flush()``, wait for those writes, so a part
-    reported complete is in the file. A direct write that fails stores its OSError like a
-    buffered one, but ``written``/``crc`` then count bytes that did not reach the file: the
-    part has to be fetched again from its start. ``direct_writes`` counts the stages written
-    direct."""
+    O_DIRECT through native AIO while the sink goes on taking chunks (see "Direct stage writes" above); the rest, and everything on a file system
+    without O_DIRECT, goes through the page cache. The call that completes the part, and
+    ``flush()``, wait for those writes, so a part reported complete is in the file; with
+    ``finish_later=True`` the completing call does not wait: ``writing`` then says whether
+    writes are still in flight, and ``poll()`` (without waiting) or ``flush()`` (waiting)
+    collects them. A direct write that fails stores its OSError like a buffered one, but
+    ``written``/``crc`` then count bytes that did not reach the file: the part has to be fetched
+    again from its start. ``direct_writes`` counts the stages written direct."""
 
     cdef readonly TempFile tempfile
     cdef readonly object offset
@@ -367,10 +373,12 @@ cdef class PartSink:
     cdef uint64_t _aio  # the native AIO context, 0 until the first direct write
     cdef unsigned char *_in_flight[_DW_DEPTH]  # the buffer of each slot's write, or NULL
     cdef size_t _in_flight_len[_DW_DEPTH]
+    cdef uint64_t _in_flight_offset[_DW_DEPTH]
     cdef int _in_flight_count
+    cdef readonly bint finish_later
 
     def __init__(self, TempFile tempfile not None, offset, length, *, crc=0, written=0,
-                 Py_ssize_t stage_size=0, bint prefetch=False, bint direct=False):
+                 Py_ssize_t stage_size=0, bint prefetch=False, bint direct=False, bint finish_later=False):
         check_part(tempfile, offset, length, crc, written)
         if stage_size < 0:
             raise ValueError(f"stage_size must be >= 0, got {stage_size}")
@@ -387,6 +395,7 @@ cdef class PartSink:
         self.prefetch = prefetch
         self._prefetched_until = 0
         self.direct = direct and stage_size > 0 and stage_size % COSFAST_DW_ALIGN == 0
+        self.finish_later = finish_later
 
     def __dealloc__(self):
         cdef int i
@@ -434,6 +443,20 @@ cdef class PartSink:
         if self._staged:
             return cosfast_crc64_update(self._crc, self._stage, <size_t>self._staged)
         return self._crc
+
+    @property
+    def writing(self):
+        """True while direct writes of this sink are in flight (see ``finish_later``)."""
+        return self._in_flight_count > 0
+
+    def poll(self):
+        """Collects the direct writes that have ended, without waiting; True once none is in
+        flight (a failure is stored in ``error``)."""
+        if self._in_flight_count:
+            self._wait_direct(0)
+        if not self._in_flight_count and self._aio and self._flushed == self._length:
+            self._release_aio()
+        return not self._in_flight_count
 
     @property
     def remaining(self):
@@ -489,8 +512,8 @@ cdef class PartSink:
     def flush(self):
         """Writes the staged bytes now and waits for the direct writes in flight; raises the
         stored error if that (or an earlier call) failed."""
-        if self.error is None and self._flush_stage() == 0:
-            self._wait_direct(self._in_flight_count)
+        if self.error is None and self._flush_stage() == 0 and self._wait_direct(self._in_flight_count) == 0:
+            self.poll()
         self.raise_if_failed()
 
     cdef int _flush_stage(self) except -2:
@@ -505,7 +528,7 @@ cdef class PartSink:
                 rc = self._write(self._stage, <size_t>staged)
             elif rc > 0:
                 rc = 0  # the stage is in flight; the next chunk takes a fresh one
-        if rc == 0 and self._flushed == self._length:
+        if rc == 0 and self._flushed == self._length and not self.finish_later:
             rc = self._wait_direct(self._in_flight_count)
             if rc == 0 and self._aio:
                 self._release_aio()
@@ -515,17 +538,25 @@ cdef class PartSink:
         return rc
 
     cdef int _write_direct(self, size_t n) except -2:
-        """Submits the full stage as a direct write if it may go: 1 if it went (the stage is
-        then in flight and no longer the sink's), 0 if it must be written buffered, -1 with the
-        error stored when a finished direct write had failed."""
+        """Submits the staged ``n`` bytes as a direct write if they may go: 1 if they went (the
+        stage is then in flight and no longer the sink's; an unaligned tail of the part's last
+        bytes was written buffered), 0 if they must be written buffered, -1 with the error
+        stored when a direct write failed."""
         global _dw_in_flight
         cdef uint64_t start = self._offset + self._flushed
+        cdef uint64_t part_end = self._offset + self._length
         cdef uint64_t crc = self._crc
+        cdef size_t head = n
+        cdef unsigned char *stage = self._stage
         cdef TempFile tempfile = self.tempfile
         cdef int fd, direct_fd, slot, rc
-        if (n != <size_t>self.stage_size or start % COSFAST_DW_ALIGN
-                or <uintptr_t>self._stage % COSFAST_DW_ALIGN
-                or self._offset + self._length - start - n < _DW_TAIL_STAGES * n):
+        if start % COSFAST_DW_ALIGN or <uintptr_t>stage % COSFAST_DW_ALIGN:
+            return 0
+        if self.finish_later and start + n == part_end:
+            head = n - n % COSFAST_DW_ALIGN  # the part's last bytes: nobody waits for them here
+            if head < _DW_MIN_WRITE:
+                return 0
+        elif n != <size_t>self.stage_size or (not self.finish_later and part_end - start - n < _DW_TAIL_STAGES * n):
             return 0
         if self._in_flight_count and self._wait_direct(0) != 0:
             return -1
@@ -546,23 +577,28 @@ cdef class PartSink:
             slot += 1
         self._busy = True
         with nogil:
-            crc = cosfast_crc64_update(crc, self._stage, n)
-            rc = cosfast_dw_submit(self._aio, direct_fd, self._stage, n, start, <uint64_t>slot)
+            crc = cosfast_crc64_update(crc, stage, head)
+            rc = cosfast_dw_submit(self._aio, direct_fd, stage, head, start, <uint64_t>slot)
         self._busy = False
         tempfile._release()
+        if rc == -EAGAIN:
+            return 0  # it would have waited (a buffered write holds the inode): buffered it is
         if rc < 0:
             # Not taken (the file system refused it, or the kernel is out of AIO slots): this
             # sink writes through the page cache from now on, starting with this stage.
             self.direct = False
             return 0
-        self._in_flight[slot] = self._stage
-        self._in_flight_len[slot] = n
+        self._in_flight[slot] = stage
+        self._in_flight_len[slot] = head
+        self._in_flight_offset[slot] = start
         self._in_flight_count += 1
         _dw_in_flight += 1
         self._stage = NULL
         self._crc = crc
-        self._flushed += n
+        self._flushed += head
         self.direct_writes += 1
+        if head < n:
+            return 1 if self._write(stage + head, n - head) == 0 else -1
         return 1
 
     cdef int _wait_direct(self, int at_least) except -2:
@@ -582,6 +618,9 @@ cdef class PartSink:
                 return -1
             for i in range(got):
                 slot = <int>tags[i]
+                if results[i] == -EAGAIN:
+                    # The kernel would have had to wait for it after all: write it buffered.
+                    results[i] = self._rewrite_buffered(slot)
                 if failure is None and results[i] != <int64_t>self._in_flight_len[slot]:
                     failure = os_error(<int>-results[i] if results[i] < 0 else EIO, self.tempfile.path)
                 _give_stage(self._in_flight[slot], <size_t>self.stage_size)
@@ -597,9 +636,26 @@ cdef class PartSink:
             return -1
         return 0
 
+    cdef int64_t _rewrite_buffered(self, int slot) except? -1:
+        """Writes the stage of ``slot`` (whose CRC is already counted) through the page cache;
+        the bytes written, or -errno."""
+        cdef uint64_t unused_crc = 0
+        cdef size_t done = 0
+        cdef int rc
+        cdef TempFile tempfile = self.tempfile
+        cdef int fd = tempfile._acquire()
+        if fd < 0:
+            return -EBADF
+        with nogil:
+            rc = cosfast_pw_write(fd, &tempfile._write_lock, self._in_flight[slot], self._in_flight_len[slot],
+                                  self._in_flight_offset[slot], &unused_crc, &done)
+        tempfile._release()
+        return rc if rc < 0 else <int64_t>done
+
     cdef int _write(self, const unsigned char *buf, size_t n) except -2:
         """pwrite + CRC of n bytes at offset+flushed, GIL released; 0, or -1 with the error
         stored (``_flushed``/``_crc`` then cover exactly what reached the file)."""
+        global _slow_credits
         cdef uint64_t crc, write_ns = 0, ahead = 0
         cdef uint64_t start = self._offset + self._flushed
         cdef uint64_t part_end = self._offset + self._length
@@ -614,13 +670,16 @@ cdef class PartSink:
             return -1
         self._busy = True
         crc = self._crc
-        if self.prefetch and (self.direct or start >= self._prefetched_until):
-            if tempfile._slow_windows > 0:
-                tempfile._slow_windows -= 1
-                # A sink that writes direct prefetches only the stage it writes buffered: its
+        if self.direct or (self.prefetch and start >= self._prefetched_until):
+            if _slow_credits > 0:
+                _slow_credits -= 1
+                # A sink that writes direct prefetches only the stage it writes buffered (its
                 # other stages may go direct, and a direct write into prefetched pages would
-                # only have the kernel drop them again.
-                fetch_to = start + n if self.direct else start + _PREFETCH_WINDOW
+                # only have the kernel drop them again), and only if its part has more stages.
+                if not self.direct:
+                    fetch_to = start + _PREFETCH_WINDOW
+                elif self.prefetch and self._length > <uint64_t>self.stage_size:
+                    fetch_to = start + n
                 if fetch_to > part_end:
                     fetch_to = part_end
             else:
@@ -635,7 +694,7 @@ cdef class PartSink:
         if fetch_to > start and not self.direct:
             self._prefetched_until = fetch_to
         elif probe and rc == 0 and n >= _PROBE_MIN and write_ns * _MIB > _PROBE_SLOW_NS * n:
-            tempfile._slow_windows = _SLOW_WINDOWS
+            _slow_credits = _SLOW_CREDITS
             ahead = start + n + _PREFETCH_WINDOW
             if ahead > part_end:
                 ahead = part_end

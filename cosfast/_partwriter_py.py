@@ -178,17 +178,19 @@ def _prefetch(fd: int, offset: int, length: int) -> None:
 
 class PartSink:
     """pycurl WRITEFUNCTION for one byte range [offset, offset+length) of a TempFile (see the
-    compiled module for the contract, staging and prefetch included). ``direct`` is accepted
-    and has no effect: the twin writes every byte through the page cache (Python has no native
-    AIO to keep the receiving thread off the disk), so ``direct`` is False and
-    ``direct_writes`` stays 0."""
+    compiled module for the contract, staging and prefetch included). ``direct`` and
+    ``finish_later`` are accepted and have no effect: the twin writes every byte through the
+    page cache (Python has no native AIO to keep the receiving thread off the disk), so
+    ``direct`` is False, ``direct_writes`` stays 0, nothing is ever ``writing`` and ``poll()``
+    is always True."""
 
     direct = False
     direct_writes = 0
+    writing = False
 
     def __init__(
         self, tempfile: TempFile, offset: int, length: int, *, crc: int = 0, written: int = 0,
-        stage_size: int = 0, prefetch: bool = False, direct: bool = False,
+        stage_size: int = 0, prefetch: bool = False, direct: bool = False, finish_later: bool = False,
     ) -> None:
         if not isinstance(tempfile, TempFile):
             raise TypeError(f"tempfile must be a TempFile, not {type(tempfile).__name__}")
@@ -207,10 +209,14 @@ class PartSink:
         self._busy = False
         self.prefetch = bool(prefetch)
         self._prefetched_until = 0
+        self.finish_later = bool(finish_later)
 
     @property
     def written(self) -> int:
         return self._flushed + self._staged
+
+    def poll(self) -> bool:
+        return True
 
     @property
     def crc(self) -> int:

@@ -13,10 +13,10 @@ Decisions where the SDK is silent or faulty (documented in README):
   second without syncing, because a resumed download re-reads every recorded part and checks its
   CRC-64 (a record ahead of the disk after a power loss costs a refetch, never a wrong file);
   with ``Fsync=True`` the file is fsynced before the rename and each record save is durable;
-- a multi-part download writes part of its stages with O_DIRECT (``DirectIO=True``, a cosfast
-  keyword, the default): as many as the disk takes while the rest go through the page cache,
-  which on a VM costs most of a download's CPU (cosfast.partwriter's PartSink, direct=True).
-  Those bytes are not left in the page cache; ``DirectIO=False`` writes everything through it;
+- ``DirectIO=True`` (a cosfast keyword; default False) writes the stages of a multi-part download
+  with O_DIRECT as far as the disk takes them, the rest through the page cache (cosfast.partwriter's
+  PartSink, direct=True): for data that should not fill the page cache, or a VM whose fresh
+  page-cache pages cost most of a download's CPU (see bench/README.md for when it is faster);
 - when a multi-part download fails on the network after its retries, the temp file and resume
   record stay so that calling ``download_file`` again fetches only the missing parts (the SDK's
   documented retry loop); every other failure removes them;
@@ -164,7 +164,7 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
                   MAXThread: int = 5, EnableCRC: bool = False, progress_callback: Optional[Callable] = None,
                   DumpRecordDir: Optional[str] = None, KeySimplifyCheck: bool = True,
                   DisableTempDestFilePath: bool = False, MaxPartCount: int = 10000, *,
-                  Fsync: bool = False, DirectIO: bool = True, engine: Optional[TransferEngine] = None,
+                  Fsync: bool = False, DirectIO: bool = False, engine: Optional[TransferEngine] = None,
                   **Kwargs: Any) -> None:
     check_positive_int("PartSize", PartSize)
     check_positive_int("MAXThread", MAXThread, MAX_CONNECTIONS)

@@ -13,6 +13,7 @@
 
 #if defined(__linux__)
 #include <linux/aio_abi.h>
+#include <linux/fs.h> /* RWF_NOWAIT */
 #include <sys/syscall.h>
 
 int cosfast_dw_open(int fd) {
@@ -45,6 +46,9 @@ int cosfast_dw_submit(uint64_t ctx, int fd, const unsigned char *buf, size_t len
     cb.aio_nbytes = len;
     cb.aio_offset = (int64_t)offset;
     cb.aio_data = tag;
+    /* Never wait in the submission: behind a buffered writer holding the inode's lock, or for a
+     * full device queue, the kernel says EAGAIN instead, and the stage goes buffered. */
+    cb.aio_rw_flags = RWF_NOWAIT;
     do rc = syscall(SYS_io_submit, (aio_context_t)ctx, 1L, list);
     while (rc < 0 && errno == EINTR);
     if (rc < 0)

@@ -34,7 +34,8 @@ int cosfast_dw_open(int fd);
 int cosfast_dw_setup(unsigned depth, uint64_t *ctx);
 
 /* Submits one write of `len` bytes of `buf` at `offset` of `fd` (all aligned); `tag` comes back
- * with its completion. The buffer must stay untouched until then. */
+ * with its completion. The buffer must stay untouched until then. Never waits: -EAGAIN when the
+ * write cannot start at once (the inode's lock is taken, the device queue is full). */
 int cosfast_dw_submit(uint64_t ctx, int fd, const unsigned char *buf, size_t len, uint64_t offset,
                       uint64_t tag);
 

@@ -367,14 +367,14 @@ def resident_fraction(path: Path) -> float:
     return sum(v & 1 for v in vector) / pages
 
 
-def test_get_writes_part_of_a_large_object_direct_unless_told_not_to(emulator, tmp_path):
-    # 4 MiB parts of 1 MiB stages: by default their first stages go to the disk with O_DIRECT and
-    # are not in the page cache afterwards; --no-direct-io leaves every page of the file there.
+def test_get_direct_io_leaves_the_stages_it_wrote_direct_out_of_the_page_cache(emulator, tmp_path):
+    # --direct-io: 4 MiB parts of 1 MiB stages go to the disk with O_DIRECT as far as it keeps up,
+    # and those bytes are not in the page cache afterwards; by default every page of the file is.
     data = os.urandom(16 * 1024 * 1024)
     emulator.put("big.bin", data)
     env = emulator_env(emulator)
     url = f"cos://{emulator.bucket}/big.bin"
-    for flags, name in (([], "direct.bin"), (["--no-direct-io"], "cached.bin")):
+    for flags, name in ((["--direct-io"], "direct.bin"), ([], "cached.bin")):
         result = run_cli("get", "-q", "--part-size", "4", *flags, url, str(tmp_path / name), env=env)
         assert result.returncode == 0, result.stderr
     assert resident_fraction(tmp_path / "cached.bin") == 1.0

@@ -356,11 +356,12 @@ def test_a_large_object_cut_off_mid_batch_resumes_on_the_next_run(emulator, tmp_
 
 @pytest.mark.parametrize("direct_io", [True, False])
 def test_large_objects_of_a_batch_land_exactly_with_and_without_direct_io(emulator, tmp_path, direct_io):
-    # Objects above PartSize are split into parts of 4 stages, whose first stages may be written
-    # with O_DIRECT (the default); small ones and everything with DirectIO=False go through the
-    # page cache. Either way: the exact bytes and nothing else in the folder.
+    # With DirectIO=True the parts of objects above PartSize (4 stages each) are written with
+    # O_DIRECT as far as the disk takes them; small objects always go through the page cache.
+    # Either way: the exact bytes and nothing else in the folder.
     rnd = random.Random(7)
-    objects = {f"d/f{i:03d}": rnd.randbytes(rnd.choice([4096, 262144 + 1, 12 * 1024 * 1024 + 3])) for i in range(12)}
+    objects = {f"d/f{i:03d}": rnd.randbytes(rnd.choice([4096, 262144, 262144 + 1, 12 * 1024 * 1024 + 3]))
+               for i in range(16)}
     for key, data in objects.items():
         emulator.put(key, data)
     summary = client_for(emulator).download_dir(emulator.bucket, "d/", str(tmp_path / "out"), PartSize=4,

@@ -111,8 +111,8 @@ def test_connection_drops_resume_mid_part(emulator, client, tmp_path, rng):
 @pytest.mark.parametrize("direct_io", [True, False])
 def test_parts_of_many_stages_land_exactly_through_drops_with_and_without_direct_io(emulator, client, tmp_path,
                                                                                    rng, direct_io):
-    # 8 MiB parts are 8 stages: the first ones may be written with O_DIRECT (the default), and a
-    # drop mid-part leaves the retry at an odd offset, whose stages go through the page cache.
+    # 8 MiB parts are 8 stages, which DirectIO=True writes with O_DIRECT as far as the disk takes
+    # them; a drop mid-part leaves the retry at an odd offset, whose stages go through the page cache.
     data = rng.randbytes(40 * MIB + 123)
     emulator.put("obj", data)
     emulator.add_fault(Fault(kind="drop", key="obj", range_start=8 * MIB, after_bytes=5 * MIB + 77))
@@ -127,7 +127,7 @@ def test_a_flipped_byte_in_a_part_written_direct_is_caught(emulator, client, tmp
     emulator.put("obj", rng.randbytes(24 * MIB))
     emulator.add_fault(Fault(kind="flip", key="obj", offset=MIB + 5))
     with pytest.raises(CosClientError, match="CRC-64"):
-        client.download_file(emulator.bucket, "obj", str(tmp_path / "o"), PartSize=12)
+        client.download_file(emulator.bucket, "obj", str(tmp_path / "o"), PartSize=12, DirectIO=True)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -675,7 +676,8 @@ print("ok")
 def test_direct_falls_back_to_the_page_cache_when_the_kernel_refuses(pw, tmp_path, no_aio_contexts):
     # A fresh process: this one may already hold recycled AIO contexts.
     path = tmp_path / "refused.tmp"
-    out = subprocess.run([sys.executable, "-c", FALLBACK_CHILD, pw.__name__, str(path)], env=child_env(),
+    out = subprocess.run([sys.executable, "-c", FALLBACK_CHILD, pw.__name__, str(path)],
+                         env=child_env(),
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
@@ -724,3 +726,26 @@ def test_dropping_a_sink_with_direct_writes_in_flight_is_safe(pw, tmp_path):
         feed_in_random_chunks(sink, other, random.Random(27))
         assert sink.crc == crc64(other)
     assert path.read_bytes() == other
+
+
+@pytest.mark.parametrize("size", [3 * MiB + 100, 256 * 1024 + 5, 256 * 1024, 4096])
+def test_a_finish_later_sink_writes_its_last_stage_in_the_background(pw, tmp_path, size):
+    # The engine's sinks: the call that completes the part returns at once, and the part is in
+    # the file once poll() says nothing is in flight. The aligned head of the last stage may go
+    # direct too (unless shorter than 64 KiB), its unaligned tail through the page cache.
+    data = random_bytes(size, seed=29)
+    path = tmp_path / "later.tmp"
+    with pw.TempFile(path, size) as tf:
+        sink = pw.PartSink(tf, 0, size, stage_size=MiB, direct=True, finish_later=True)
+        feed_in_random_chunks(sink, data, random.Random(29))
+        assert sink.done and sink.crc == crc64(data)
+        deadline = time.monotonic() + 30
+        while not sink.poll():
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert not sink.writing and sink.error is None
+        assert path.read_bytes() == data
+        if direct_expected(pw):
+            assert sink.direct_writes == {3 * MiB + 100: 3, 256 * 1024 + 5: 1, 256 * 1024: 1, 4096: 0}[size]
+        else:
+            assert sink.direct_writes == 0

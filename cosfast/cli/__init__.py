@@ -70,9 +70,9 @@ def _transfer_options(parser: argparse.ArgumentParser) -> None:
                             "objects with the header are always checked")
     group.add_argument("--traffic-limit", type=_positive_int, metavar="BIT/S",
                        help="per-connection bandwidth cap, 819200..838860800 bit/s")
-    group.add_argument("--no-direct-io", dest="direct_io", action="store_false",
-                       help="write every byte through the page cache (by default, parts of objects above "
-                            "--part-size are partly written with O_DIRECT, and not left in the page cache)")
+    group.add_argument("--direct-io", action="store_true",
+                       help="write the parts of objects above --part-size with O_DIRECT as far as the disk "
+                            "keeps up (those bytes are not left in the page cache)")
 
 
 def _positive_int(text: str) -> int:

@@ -44,7 +44,7 @@ class DownloadOptions:
     use_temp_file: bool = True
     fsync: bool = False
     # Multipart: full stages may be written with O_DIRECT while the disk keeps up (PartSink).
-    direct_io: bool = True
+    direct_io: bool = False
     # Seconds between resume-record saves: a crash loses at most this much finished work.
     record_interval: float = 1.0
     progress_callback: Optional[Callable[[int, int], None]] = None
@@ -175,7 +175,7 @@ class ObjectTransfer(Settlement):
         self.progress = progress_reporter(self.options.progress_callback, identity.size, already)
         return [RangeJob(part=p, object_size=identity.size,
                          sink=partwriter.PartSink(self._temp, p.offset, p.length, stage_size=partwriter.DEFAULT_STAGE_SIZE,
-                                                  prefetch=True, direct=self.options.direct_io),
+                                                  prefetch=True, direct=self.options.direct_io, finish_later=True),
                          build_request=self._build_request, owner=self)
                 for p in todo]
 

@@ -41,6 +41,8 @@ DEFAULT_BUFFER_SIZE = 1024 * 1024
 MAX_AUTO_LANES = 4
 # How long an idle lane waits before asking a source that said "nothing yet" again.
 _IDLE_POLL_SECONDS = 0.005
+# How long a lane waits at most before looking again at parts whose last writes are in flight.
+_WRITING_POLL_SECONDS = 0.0005
 
 RequestBuilder = Callable[[dict], "tuple[str, list[str]]"]
 
@@ -50,8 +52,14 @@ class Sink(Protocol):
 
     written: int
     error: Optional[BaseException]
+    # Writes of the part's bytes still in flight after its last chunk (a finish_later sink).
+    writing: bool
 
     def __call__(self, chunk: bytes) -> Optional[int]: ...
+
+    def poll(self) -> bool:
+        """Collects ended writes without waiting; True once none is in flight."""
+        ...
 
 
 class JobOpener(Protocol):
@@ -213,6 +221,8 @@ class _Lane:
         self._multi.setopt(pycurl.M_MAXCONNECTS, max_connections)
         self._free: list[pycurl.Curl] = []
         self._all_handles: list[pycurl.Curl] = []
+        # Jobs whose bytes all arrived but whose sink still writes some (see _finish).
+        self._writing: list[RangeJob] = []
 
     # -- handles ---------------------------------------------------------------------------
 
@@ -270,10 +280,16 @@ class _Lane:
                 progress.track(job.sink)
             return True
 
+        self._writing = []
         try:
             while not shared.stop.is_set():
                 ready = fill()
+                if self._writing:
+                    self._finish_written(lock)
                 if not active:
+                    if self._writing:
+                        time.sleep(_WRITING_POLL_SECONDS)
+                        continue
                     if retry_heap:
                         # Bounded, so a source that yielded None is asked again soon.
                         time.sleep(min(self.options.progress_interval,
@@ -330,11 +346,26 @@ class _Lane:
     def _wait(self, retry_heap: list) -> None:
         timeout_ms = self._multi.timeout()
         timeout = 1.0 if timeout_ms < 0 else timeout_ms / 1000.0
-        timeout = min(timeout, self.options.progress_interval)
+        timeout = min(timeout, _WRITING_POLL_SECONDS if self._writing else self.options.progress_interval)
         if retry_heap:
             timeout = min(timeout, max(0.0, retry_heap[0][0] - time.monotonic()))
         if timeout > 0:
             self._multi.select(timeout)
+
+    def _finish_written(self, lock: threading.RLock) -> None:
+        """Reports the parts whose background writes have ended: done, or failed with the
+        write's error."""
+        still = []
+        for job in self._writing:
+            if not job.sink.poll():
+                still.append(job)
+            elif job.owner.failed is None:
+                with lock:
+                    if job.sink.error is not None:
+                        job.owner.part_failed(job, job.sink.error)
+                    else:
+                        job.owner.part_done(job)
+        self._writing = still
 
     def _cancel_failed_owners(self, active: dict, progress: "_ProgressMeter") -> None:
         """Stops the transfers of objects that already failed: their bytes would be thrown away."""
@@ -367,6 +398,11 @@ class _Lane:
         error = outcome(attempt, curl_error)
         if error is None:
             job.response = attempt.head
+            if job.sink.writing:
+                # Every byte arrived, but the sink still writes some in the background: the
+                # part is done when they are in the file (_finish_written), not before.
+                self._writing.append(job)
+                return
             with lock:
                 job.owner.part_done(job)
             return

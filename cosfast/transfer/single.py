@@ -73,6 +73,8 @@ class SingleGetTransfer(Settlement):
             self._clean_up(exc)
             raise
         self.progress = progress_reporter(self.options.progress_callback, size, 0)
+        # Always through the page cache: written direct, 2000 x 256 KiB from nginx ran 0.66-0.69x
+        # as fast (the disk takes each object slower than the page cache, in the background or not).
         sink = partwriter.PartSink(self._temp, 0, size, stage_size=partwriter.DEFAULT_STAGE_SIZE, prefetch=False)
         return [RangeJob(part=Part(0, 0, size), object_size=size, sink=sink, build_request=self._build_request,
                          owner=self, whole_object=True)]
