@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, embedsignature=True
 # cython: auto_pickle=False
-"""Compiled part writer: thin Cython layer over src_c/partwriter.c. Private; use
+"""Compiled part writer: thin Cython layer over src_c/partwriter.c (positioned writes with the
+CRC) and src_c/directwrite.c (O_DIRECT stages through native AIO). Private; use
 cosfast.partwriter (same interface as the pure-Python twin cosfast._partwriter_py).
 
 The GIL guards the bookkeeping (counters, flags) and is released for every system call, so
@@ -8,7 +9,6 @@ parts fed from several threads (or by libcurl while Python runs) write in parall
 import os
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.string cimport memcpy
 from libc.stdlib cimport free
 from libc.errno cimport EAGAIN, EBADF, EIO
@@ -19,7 +19,6 @@ from cosfast._partwriter_common import (
     MAX_SIZE, PartOverflowError, check_part, check_range, os_error,
 )
 from cosfast.crc64 import KERNEL as _CRC64_KERNEL
-from cosfast.crc64 import crc64
 
 cdef extern from "crc64.h":
     const char *cosfast_crc64_impl_name()
@@ -307,8 +306,6 @@ cdef void _give_stage(unsigned char *buf, size_t size) noexcept:
         free(buf)
 
 
-
-
 # Prefetch (PartSink(prefetch=True)). On a VM whose host takes back the memory the guest frees,
 # buffered writes that need fresh page-cache pages fault them in one 4 KiB page at a time and run
 # at ~1 GB/s here, while readahead allocates large folios, and the writes that follow it run at
@@ -348,8 +345,9 @@ cdef class PartSink:
     time.
 
     ``direct=True`` (with a stage): full stages at aligned offsets may go to the file with
-    O_DIRECT through native AIO while the sink goes on taking chunks (see "Direct stage writes" above); the rest, and everything on a file system
-    without O_DIRECT, goes through the page cache. The call that completes the part, and
+    O_DIRECT through native AIO while the sink goes on taking chunks (see "Direct stage writes"
+    above); the rest, and everything on a file system without O_DIRECT, goes through the page
+    cache. The call that completes the part, and
     ``flush()``, wait for those writes, so a part reported complete is in the file; with
     ``finish_later=True`` the completing call does not wait: ``writing`` then says whether
     writes are still in flight, and ``poll()`` (without waiting) or ``flush()`` (waiting)

@@ -19,7 +19,9 @@ Decisions where the SDK is silent or faulty (documented in README):
   page-cache pages cost most of a download's CPU (see bench/README.md for when it is faster);
 - when a multi-part download fails on the network after its retries, the temp file and resume
   record stay so that calling ``download_file`` again fetches only the missing parts (the SDK's
-  documented retry loop); every other failure removes them;
+  documented retry loop); every other failure removes them. A resumed download whose object
+  CRC-64 does not match is fetched once more from its start in the same call (a kept part may
+  hold bytes damaged in transit that its recorded CRC cannot reveal);
 - ``progress_callback(consumed_bytes, total_bytes)`` is called as bytes land (at most every 0.1 s
   per engine lane), monotonic, ending at total; from the thread that called ``download_file`` or
   one of the engine's lane threads, one call at a time (never concurrently).

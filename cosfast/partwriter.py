@@ -25,6 +25,13 @@ returns 0. The stored exception is:
   (ENOSPC, EFBIG, EIO, ...; EBADF once the TempFile is closed). ``written`` and ``crc`` then
   describe exactly the bytes that reached the file, so a retry can continue from them.
 
+``direct=True`` (with a stage; compiled module only, on Linux): full stages at aligned offsets
+may go to the file with O_DIRECT through native AIO while the sink keeps taking chunks, the rest
+through the page cache. The call that completes the part and ``flush()`` wait for those writes;
+with ``finish_later=True`` the completing call does not, ``writing`` says whether some are in
+flight and ``poll()`` collects them without waiting (the download engine's sinks). A failed
+direct write is stored like a buffered one, and the part must then be fetched from its start.
+
 A sink holds a reference to its TempFile, so the descriptor stays open while sinks exist;
 ``TempFile.close()`` during a running write defers the real close to the end of that write.
 Whole-object CRC: ``cosfast.crc64.crc64_combine`` over the parts' ``crc`` values, in order.

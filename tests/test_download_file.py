@@ -355,19 +355,25 @@ def test_corrupt_record_is_discarded_and_everything_fetched(emulator, client, tm
     assert leftovers(tmp_path) == []
 
 
-def test_network_failure_keeps_the_parts_for_the_next_call(emulator, tmp_path, rng):
-    data = rng.randbytes(4 * MIB)
-    emulator.put("obj", data)
+def fail_on_the_network_at_the_last_part(emulator, client: CosS3Client, dest: Path) -> None:
+    """Downloads the 4 MiB "obj" in 1 MiB parts while every request for its last part is cut:
+    the call fails after its retries and keeps the finished parts for the next one."""
     emulator.add_fault(Fault(kind="drop", key="obj", range_start=3 * MIB, after_bytes=0, times=None))
-    client = CosS3Client(CosConfig(**emulator.sdk_config()), retry=0)
     from cosfast import download_file as bridge
     original = bridge.MIN_PART_ATTEMPTS
     bridge.MIN_PART_ATTEMPTS = 2  # keep the test short: two attempts per part
     try:
         with pytest.raises(CosClientError, match="resume"):
-            client.download_file(emulator.bucket, "obj", str(tmp_path / "o"), PartSize=1, MAXThread=1)
+            client.download_file(emulator.bucket, "obj", str(dest), PartSize=1, MAXThread=1)
     finally:
         bridge.MIN_PART_ATTEMPTS = original
+
+
+def test_network_failure_keeps_the_parts_for_the_next_call(emulator, tmp_path, rng):
+    data = rng.randbytes(4 * MIB)
+    emulator.put("obj", data)
+    client = CosS3Client(CosConfig(**emulator.sdk_config()), retry=0)
+    fail_on_the_network_at_the_last_part(emulator, client, tmp_path / "o")
     assert leftovers(tmp_path) == [".o.cosfast.resume", ".o.cosfast.tmp"]
     # A record whose part bytes were damaged on disk loses that part, nothing else.
     with open(tmp_path / ".o.cosfast.tmp", "r+b") as f:
@@ -380,6 +386,39 @@ def test_network_failure_keeps_the_parts_for_the_next_call(emulator, tmp_path, r
     assert sorted(r.range for r in gets(emulator, "obj")) == [
         f"bytes=0-{MIB - 1}", f"bytes={3 * MIB}-{4 * MIB - 1}"]
     assert leftovers(tmp_path) == []
+
+
+def test_a_resumed_download_whose_crc_fails_is_fetched_again_from_its_start(emulator, tmp_path, rng, caplog):
+    # The first call keeps part 1 with a byte flipped in transit: its recorded CRC is that of the
+    # bytes received, so only the object's CRC can tell, once part 3 arrives in the next call.
+    data = rng.randbytes(4 * MIB)
+    emulator.put("obj", data)
+    emulator.add_fault(Fault(kind="flip", key="obj", offset=MIB + 5))
+    client = CosS3Client(CosConfig(**emulator.sdk_config()), retry=0)
+    fail_on_the_network_at_the_last_part(emulator, client, tmp_path / "o")
+    emulator.clear_faults()
+    emulator.clear_log()
+    progress = []
+    with caplog.at_level("WARNING", logger="cosfast"):
+        client.download_file(emulator.bucket, "obj", str(tmp_path / "o"), PartSize=1,
+                             progress_callback=lambda consumed, total: progress.append(consumed))
+    assert (tmp_path / "o").read_bytes() == data
+    # Part 3 (the resume), then every part again.
+    ranges = [r.range for r in gets(emulator, "obj")]
+    assert ranges[0] == f"bytes={3 * MIB}-{4 * MIB - 1}"
+    assert sorted(ranges[1:]) == sorted(f"bytes={o}-{o + MIB - 1}" for o in range(0, 4 * MIB, MIB))
+    assert "downloaded again" in caplog.text
+    assert progress == sorted(progress) and progress[-1] == len(data)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_crc_mismatch_without_resumed_parts_is_not_retried(emulator, client, tmp_path, rng):
+    emulator.put("obj", rng.randbytes(3 * MIB))
+    emulator.add_fault(Fault(kind="flip", key="obj", offset=MIB + 5))
+    with pytest.raises(CosClientError, match="CRC-64"):
+        client.download_file(emulator.bucket, "obj", str(tmp_path / "o"), PartSize=1)
+    assert len(gets(emulator, "obj")) == 3
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fsync_option_downloads_durably(emulator, client, tmp_path, rng):

@@ -20,8 +20,9 @@ from typing import Callable, Optional, Union
 
 from cosfast import partwriter
 from cosfast.crc64 import crc64_combine, crc64_file
-from cosfast.transfer.destination import (DestinationLock, LocalPaths, Settlement, acquire_lock, check_crc,
-                                          check_not_folder, explain_failure, progress_reporter, publish)
+from cosfast.transfer.destination import (CrcMismatchError, DestinationLock, LocalPaths, Settlement, acquire_lock,
+                                          check_crc, check_not_folder, explain_failure, progress_reporter,
+                                          publish)
 from cosfast.transfer.engine import EngineOptions, RangeJob, RequestBuilder, TransferEngine
 from cosfast.transfer.errors import TransferError
 from cosfast.transfer.plan import MIB, Part, choose_part_size, split
@@ -131,6 +132,8 @@ class ObjectTransfer(Settlement):
         self._part_crcs: dict[int, tuple[int, int]] = {}
         self._response_crc64: Optional[str] = None
         self._remaining = 0
+        # Bytes of finished parts taken from a resume record instead of fetched by this call.
+        self.resumed_bytes = 0
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -171,8 +174,8 @@ class ObjectTransfer(Settlement):
             self._clean_up(exc, keep_for_resume=False)
             raise
         self._remaining = len(todo)
-        already = identity.size - sum(p.length for p in todo)
-        self.progress = progress_reporter(self.options.progress_callback, identity.size, already)
+        self.resumed_bytes = identity.size - sum(p.length for p in todo)
+        self.progress = progress_reporter(self.options.progress_callback, identity.size, self.resumed_bytes)
         return [RangeJob(part=p, object_size=identity.size,
                          sink=partwriter.PartSink(self._temp, p.offset, p.length, stage_size=partwriter.DEFAULT_STAGE_SIZE,
                                                   prefetch=True, direct=self.options.direct_io, finish_later=True),
@@ -257,7 +260,25 @@ def new_transfer(identity: ObjectIdentity, dest: str, *, build_request: RequestB
 def download_object(identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
                     options: DownloadOptions, engine: Optional[TransferEngine] = None) -> None:
     """Downloads the object pinned by ``identity`` to ``dest``. Raises TransferError subclasses,
-    DownloadError subclasses or OSError; on failure ``dest`` is untouched."""
+    DownloadError subclasses or OSError; on failure ``dest`` is untouched.
+
+    A resumed download whose object CRC-64 does not match is fetched once more from its start:
+    a part kept from an earlier run may hold bytes damaged in transit, which the CRC recorded
+    for it (of the bytes received) cannot reveal, and COS has no per-part CRC to tell which."""
+    if options.progress_callback is not None:
+        options = dataclasses.replace(options, progress_callback=_never_backwards(options.progress_callback))
+    transfer = _download_once(identity, dest, build_request=build_request, options=options, engine=engine)
+    if isinstance(transfer.error, CrcMismatchError) and transfer.resumed_bytes:
+        logger.warning("%s: %s; the parts kept from an earlier run are discarded and the object is "
+                       "downloaded again", dest, transfer.error)
+        transfer = _download_once(identity, dest, build_request=build_request, options=options, engine=engine)
+    if transfer.error is not None:
+        raise transfer.error
+
+
+def _download_once(identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
+                   options: DownloadOptions, engine: Optional[TransferEngine]) -> AnyTransfer:
+    """One settled transfer of the object (its ``error`` says how it ended)."""
     transfer = new_transfer(identity, dest, build_request=build_request, options=options)
     jobs = transfer.begin()
     try:
@@ -265,8 +286,21 @@ def download_object(identity: ObjectIdentity, dest: str, *, build_request: Reque
     except BaseException as exc:
         transfer.abandon(exc)
         raise
-    if transfer.error is not None:
-        raise transfer.error
+    return transfer
+
+
+def _never_backwards(callback: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """The progress callback as a download fetched again from its start must call it: never
+    with fewer bytes than it already reported."""
+    reported = 0
+
+    def report(consumed: int, total: int) -> None:
+        nonlocal reported
+        if consumed >= reported:
+            reported = consumed
+            callback(consumed, total)
+
+    return report
 
 
 def _run(engine: Optional[TransferEngine], options: DownloadOptions, jobs: list[RangeJob],

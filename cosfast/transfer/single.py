@@ -37,6 +37,7 @@ class SingleGetTransfer(Settlement):
     is ended with ``abandon(exc)``."""
 
     multipart = False
+    resumed_bytes = 0  # a single GET never resumes from a record
 
     def __init__(self, identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
                  options: "DownloadOptions", mtime: Optional[float] = None,
