@@ -619,6 +619,7 @@ cdef class PartSink:
                 if results[i] == -EAGAIN:
                     # The kernel would have had to wait for it after all: write it buffered.
                     results[i] = self._rewrite_buffered(slot)
+                    self.direct_writes -= 1
                 if failure is None and results[i] != <int64_t>self._in_flight_len[slot]:
                     failure = os_error(<int>-results[i] if results[i] < 0 else EIO, self.tempfile.path)
                 _give_stage(self._in_flight[slot], <size_t>self.stage_size)
