@@ -37,11 +37,11 @@ def cosfast_big(job: Job, **options) -> Transfer:
     return lambda: client.download_file(Bucket=job.bucket, Key=job.keys[0], DestFilePath=job.big_dest(), **options)
 
 
-def cosfast_small(job: Job) -> Transfer:
+def cosfast_small(job: Job, **options) -> Transfer:
     client = _cosfast_client(job)
 
     # What landed is judged by the harness's verification, whatever the summary says.
-    return lambda: client.download_dir(Bucket=job.bucket, Prefix=job.prefix, LocalDir=job.dest)
+    return lambda: client.download_dir(Bucket=job.bucket, Prefix=job.prefix, LocalDir=job.dest, **options)
 
 
 # -- the official SDK ----------------------------------------------------------------------------
@@ -189,6 +189,8 @@ def obstore_small(job: Job) -> Transfer:
 FACTORIES: dict[tuple[str, str], Callable[[Job], Transfer]] = {
     ("cosfast", "big"): cosfast_big,
     ("cosfast-direct", "big"): lambda job: cosfast_big(job, DirectIO=True),
+    ("cosfast-keep", "big"): lambda job: cosfast_big(job, KeepPageCache=True),
+    ("cosfast-keep", "small"): lambda job: cosfast_small(job, KeepPageCache=True),
     ("cosfast", "small"): cosfast_small,
     ("sdk", "big"): sdk_big,
     ("sdk-t16", "big"): lambda job: sdk_big(job, MAXThread=16),

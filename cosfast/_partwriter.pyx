@@ -44,6 +44,10 @@ cdef extern from "partwriter.h":
     int cosfast_pw_fdatasync(int fd) nogil
     int cosfast_pw_fsync(int fd) nogil
     int cosfast_pw_close(int fd) nogil
+    int cosfast_pw_recycle(int fd, pthread_mutex_t *serialize, uint64_t *unrecycled, size_t written,
+                           uint64_t step) nogil
+    void cosfast_pw_writeback(int fd) nogil
+    void cosfast_pw_drop_clean(int fd) nogil
 
 cdef extern from "directwrite.h":
     unsigned int COSFAST_DW_ALIGN
@@ -118,6 +122,64 @@ cdef void _give_aio(uint64_t ctx) noexcept:
         cosfast_dw_destroy(ctx)
 
 
+# Page recycling (TempFile(recycle=True)); see cosfast_pw_recycle in src_c/partwriter.h. Measured
+# here (1 GiB of 1 MiB pwrites, settled memory): 0.5-0.8 GB/s at 1.4-2.3 CPU s without, 1.1-2.1
+# GB/s at 0.3-0.95 CPU s with a step every 4-8 MiB. A step every RECYCLE_STEP bytes written:
+RECYCLE_STEP = 4 * 1024 * 1024
+cdef uint64_t RECYCLE_STEP_C = RECYCLE_STEP
+# A closed recycling file's pages are under writeback for a while, and only clean pages can be
+# dropped: a duplicate of its descriptor waits in this ring, and its clean pages are dropped when
+# _RECYCLE_RING files later it leaves the ring (or at release_recycled()). Small objects of a
+# batch thus hand their pages on to the objects that follow. GIL-guarded; a forked child forgets
+# its parent's entries (closing its copies only).
+cdef enum:
+    _RECYCLE_RING = 32
+cdef int _ring_fds[_RECYCLE_RING]
+cdef int _ring_count = 0
+cdef int _ring_pid = 0
+
+
+cdef void _ring_forget_inherited() noexcept:
+    global _ring_count, _ring_pid
+    cdef int i, pid = getpid()
+    if _ring_pid != pid:
+        for i in range(_ring_count):
+            cosfast_pw_close(_ring_fds[i])
+        _ring_count = 0
+        _ring_pid = pid
+
+
+cdef void _ring_push(int fd) noexcept:
+    """Takes ownership of ``fd``; drops the pages of (and closes) the oldest entry when full."""
+    global _ring_count
+    cdef int oldest, i
+    _ring_forget_inherited()
+    if _ring_count == _RECYCLE_RING:
+        oldest = _ring_fds[0]
+        for i in range(1, _RECYCLE_RING):
+            _ring_fds[i - 1] = _ring_fds[i]
+        _ring_count -= 1
+        with nogil:
+            cosfast_pw_drop_clean(oldest)
+            cosfast_pw_close(oldest)
+    _ring_fds[_ring_count] = fd
+    _ring_count += 1
+
+
+def release_recycled():
+    """Drops the clean pages of every closed recycling file still waiting in the ring and closes
+    their descriptors (call at the end of a download: pages still under writeback stay)."""
+    global _ring_count
+    cdef int i, fd
+    _ring_forget_inherited()
+    for i in range(_ring_count):
+        fd = _ring_fds[i]
+        with nogil:
+            cosfast_pw_drop_clean(fd)
+            cosfast_pw_close(fd)
+    _ring_count = 0
+
+
 cdef class TempFile:
     """An open file that parts are pwritten into (the engine picks the path and cleans it up).
 
@@ -131,7 +193,12 @@ cdef class TempFile:
 
     close() is idempotent. While a PartSink is inside a write, close() only marks the file
     closed and that write closes the descriptor when it returns, so a descriptor number is
-    never reused under a running pwrite; later writes fail with EBADF."""
+    never reused under a running pwrite; later writes fail with EBADF.
+
+    recycle=True: the page cache does not keep the file's pages (see RECYCLE_STEP): the sinks'
+    buffered writes start writeback and drop written-back pages as they go (and do not
+    prefetch), and close() starts writeback of the rest and leaves a duplicate descriptor in a
+    ring that drops those pages once they are clean."""
 
     cdef readonly str path
     cdef readonly object size
@@ -143,6 +210,8 @@ cdef class TempFile:
     # The O_DIRECT descriptor of direct stage writes (see PartSink): opened at the first one;
     # _DIRECT_UNTRIED before, _DIRECT_UNAVAILABLE where the file system has no O_DIRECT.
     cdef int _direct_fd
+    cdef readonly bint recycle
+    cdef uint64_t _unrecycled  # bytes written since the last recycling step (under _write_lock)
 
     def __cinit__(self):
         self._fd = -1
@@ -150,9 +219,10 @@ cdef class TempFile:
         self._closed = True
         pthread_mutex_init(&self._write_lock, NULL)
 
-    def __init__(self, path, size, *, bint preallocate=True, bint create=True, int fd=-1):
+    def __init__(self, path, size, *, bint preallocate=True, bint create=True, int fd=-1, bint recycle=False):
         if self._fd >= 0:
             raise RuntimeError("TempFile is already open")
+        self.recycle = recycle
         check_range("size", size, MAX_SIZE)
         self.path = os.fsdecode(path)
         self.size = size
@@ -254,9 +324,26 @@ cdef class TempFile:
         self._closed = True
         if self._users:
             return  # the last running write closes it
+        if self.recycle:
+            self._hand_pages_on()
         rc = self._close_fds()
         if rc < 0:
             raise os_error(-rc, self.path)
+
+    cdef void _hand_pages_on(self) noexcept:
+        """Starts writeback of what is still dirty and leaves a duplicate descriptor in the ring,
+        which drops the pages once they are clean."""
+        cdef int fd = self._fd, keep
+        with nogil:
+            cosfast_pw_writeback(fd)
+            keep = cosfast_pw_dup(fd)
+        if keep >= 0:
+            _ring_push(keep)
+
+    cdef void _note_written(self, int fd, size_t n) noexcept nogil:
+        """After a buffered write of ``n`` bytes: a recycling step when one is due."""
+        if self.recycle and n:
+            cosfast_pw_recycle(fd, &self._write_lock, &self._unrecycled, n, RECYCLE_STEP_C)
 
     def __enter__(self):
         return self
@@ -390,7 +477,8 @@ cdef class PartSink:
         self.error = None
         self.stage_size = stage_size
         self._staged = 0
-        self.prefetch = prefetch
+        # Prefetched pages would be fresh ones, and a recycling step would drop them unwritten.
+        self.prefetch = prefetch and not tempfile.recycle
         self._prefetched_until = 0
         self.direct = direct and stage_size > 0 and stage_size % COSFAST_DW_ALIGN == 0
         self.finish_later = finish_later
@@ -648,6 +736,7 @@ cdef class PartSink:
         with nogil:
             rc = cosfast_pw_write(fd, &tempfile._write_lock, self._in_flight[slot], self._in_flight_len[slot],
                                   self._in_flight_offset[slot], &unused_crc, &done)
+            tempfile._note_written(fd, done)
         tempfile._release()
         return rc if rc < 0 else <int64_t>done
 
@@ -690,6 +779,7 @@ cdef class PartSink:
                 rc = cosfast_pw_write(fd, &tempfile._write_lock, buf, n, start, &crc, &done)
             else:
                 rc = cosfast_pw_write_timed(fd, &tempfile._write_lock, buf, n, start, &crc, &done, &write_ns)
+            tempfile._note_written(fd, done)
         if fetch_to > start and not self.direct:
             self._prefetched_until = fetch_to
         elif probe and rc == 0 and n >= _PROBE_MIN and write_ns * _MIB > _PROBE_SLOW_NS * n:

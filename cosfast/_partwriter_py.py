@@ -16,7 +16,7 @@ from cosfast._partwriter_common import (
 from cosfast.crc64 import KERNEL as CRC64_KERNEL
 from cosfast.crc64 import crc64
 
-__all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile"]
+__all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile", "release_recycled"]
 
 # Errors meaning "this file system cannot preallocate", not "no space": fall back to ftruncate.
 _NO_PREALLOCATE = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
@@ -48,16 +48,64 @@ def _set_size(fd: int, size: int, preallocate: bool) -> None:
         os.ftruncate(fd, size)
 
 
+# Page recycling (TempFile(recycle=True)), as in the compiled module. POSIX_FADV_DONTNEED starts
+# writeback of the dirty pages itself and drops the clean ones; os has no sync_file_range.
+RECYCLE_STEP = 4 * 1024 * 1024
+_RECYCLE_RING = 32
+_ring: list[int] = []
+_ring_pid = 0
+_ring_lock = threading.Lock()
+
+
+def _drop_clean(fd: int) -> None:
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass  # advice only
+
+
+def _ring_take() -> list[int]:
+    """The ring's descriptors of this process (a forked child closes its parent's copies)."""
+    global _ring_pid
+    if _ring_pid != os.getpid():
+        for fd in _ring:
+            os.close(fd)
+        _ring.clear()
+        _ring_pid = os.getpid()
+    return _ring
+
+
+def _ring_push(fd: int) -> None:
+    with _ring_lock:
+        ring = _ring_take()
+        oldest = ring.pop(0) if len(ring) == _RECYCLE_RING else -1
+        ring.append(fd)
+    if oldest >= 0:
+        _drop_clean(oldest)
+        os.close(oldest)
+
+
+def release_recycled() -> None:
+    with _ring_lock:
+        fds = list(_ring_take())
+        _ring.clear()
+    for fd in fds:
+        _drop_clean(fd)
+        os.close(fd)
+
+
 class TempFile:
     """An open file that parts are pwritten into (the engine picks the path and cleans it up)."""
 
     def __init__(
         self, path: Union[str, bytes, os.PathLike], size: int, *, preallocate: bool = True,
-        create: bool = True, fd: int = -1,
+        create: bool = True, fd: int = -1, recycle: bool = False,
     ) -> None:
         check_range("size", size, MAX_SIZE)
         self.path: str = os.fsdecode(path)
         self.size: int = size
+        self.recycle = bool(recycle)
+        self._unrecycled = 0
         self._lock = threading.Lock()
         # Serializes the sinks' pwrites into this file (see cosfast_pw_write in src_c).
         self._write_lock = threading.Lock()
@@ -126,7 +174,22 @@ class TempFile:
             if self._users:
                 return  # the last running write closes it
             fd, self._fd = self._fd, -1
+        if self.recycle:
+            _drop_clean(fd)  # starts writeback of the rest
+            _ring_push(os.dup(fd))
         os.close(fd)
+
+    def _note_written(self, fd: int, n: int) -> None:
+        """After a buffered write of ``n`` bytes: a recycling step when one is due."""
+        if not self.recycle:
+            return
+        with self._lock:
+            self._unrecycled += n
+            due = self._unrecycled >= RECYCLE_STEP
+            if due:
+                self._unrecycled = 0
+        if due:
+            _drop_clean(fd)
 
     def __enter__(self) -> "TempFile":
         return self
@@ -207,7 +270,7 @@ class PartSink:
         self._stage: Optional[bytearray] = None
         self._staged = 0
         self._busy = False
-        self.prefetch = bool(prefetch)
+        self.prefetch = bool(prefetch) and not tempfile.recycle
         self._prefetched_until = 0
         self.finish_later = bool(finish_later)
 
@@ -324,6 +387,7 @@ class PartSink:
             self._crc = crc64(view[total:total + n], self._crc)
             self._flushed += n
             total += n
+            self.tempfile._note_written(fd, n)
         if (new_window and not prefetch_first and total >= _PROBE_MIN
                 and write_ns * _MIB > _PROBE_SLOW_NS * total):
             self.tempfile._slow_windows = _SLOW_WINDOWS

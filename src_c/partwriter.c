@@ -152,6 +152,34 @@ int cosfast_pw_write_timed(int fd, pthread_mutex_t *serialize, const unsigned ch
     return -err;
 }
 
+void cosfast_pw_writeback(int fd) {
+#ifdef __linux__
+    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd;
+#endif
+}
+
+void cosfast_pw_drop_clean(int fd) {
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+int cosfast_pw_recycle(int fd, pthread_mutex_t *serialize, uint64_t *unrecycled, size_t written,
+                       uint64_t step) {
+    int due;
+    pthread_mutex_lock(serialize);
+    *unrecycled += written;
+    due = *unrecycled >= step;
+    if (due)
+        *unrecycled = 0;
+    pthread_mutex_unlock(serialize);
+    if (due) {
+        cosfast_pw_writeback(fd);
+        cosfast_pw_drop_clean(fd);
+    }
+    return due;
+}
+
 int cosfast_pw_fdatasync(int fd) {
     int rc;
     do rc = fdatasync(fd);

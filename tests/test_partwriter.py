@@ -28,6 +28,7 @@ from cosfast import partwriter
 from cosfast._backend import NO_EXTENSIONS
 from cosfast._partwriter_common import PartOverflowError
 from cosfast.crc64 import crc64, crc64_combine
+from pagecache import resident_fraction
 
 REPO_ROOT = Path(cosfast.__file__).resolve().parent.parent
 MODULES = ["cosfast._partwriter_py"]
@@ -749,3 +750,97 @@ def test_a_finish_later_sink_writes_its_last_stage_in_the_background(pw, tmp_pat
             assert sink.direct_writes == {3 * MiB + 100: 3, 256 * 1024 + 5: 1, 256 * 1024: 1, 4096: 0}[size]
         else:
             assert sink.direct_writes == 0
+
+
+# -- page recycling (TempFile(recycle=True)) ------------------------------------------------------
+
+
+def write_in_stages(pw, path: Path, data: bytes, *, recycle: bool, parts: int = 2):
+    """``data`` written by ``parts`` staged sinks of one TempFile; returns the closed TempFile and
+    the sinks."""
+    temp = pw.TempFile(path, len(data), recycle=recycle)
+    step = len(data) // parts
+    sinks = [pw.PartSink(temp, i * step, step if i < parts - 1 else len(data) - i * step,
+                         stage_size=1 << 20, prefetch=True) for i in range(parts)]
+    for sink in sinks:
+        sink(data[sink.offset:sink.offset + sink.length])
+        sink.raise_if_failed()
+        assert sink.done
+    temp.close()
+    return temp, sinks
+
+
+@pytest.mark.parametrize("recycle", [True, False])
+def test_a_recycling_file_has_the_exact_bytes_and_crcs(pw, tmp_path, recycle):
+    data = random_bytes(24 * 1024 * 1024 + 12345, seed=41)
+    _, sinks = write_in_stages(pw, tmp_path / "f.bin", data, recycle=recycle, parts=3)
+    pw.release_recycled()
+    assert (tmp_path / "f.bin").read_bytes() == data
+    for sink in sinks:
+        assert sink.crc == crc64(data[sink.offset:sink.offset + sink.length])
+
+
+def test_a_recycling_file_leaves_the_page_cache_once_written_back(pw, tmp_path):
+    data = random_bytes(32 * 1024 * 1024, seed=42)
+    temp, sinks = write_in_stages(pw, tmp_path / "recycled.bin", data, recycle=True)
+    assert temp.recycle and not any(sink.prefetch for sink in sinks)  # prefetched pages would be dropped
+    write_in_stages(pw, tmp_path / "kept.bin", data, recycle=False)
+    os.sync()  # every writeback has ended: what is still cached is what was not dropped
+    pw.release_recycled()
+    assert resident_fraction(tmp_path / "recycled.bin") == 0.0
+    assert resident_fraction(tmp_path / "kept.bin") == 1.0
+
+
+def test_recycled_pages_are_dropped_while_the_file_is_still_written(pw, tmp_path):
+    # A step every RECYCLE_STEP bytes drops what was written back since the last one, so a long
+    # download never holds more than what is dirty or under writeback.
+    size = 32 * 1024 * 1024
+    temp = pw.TempFile(tmp_path / "f.bin", size, recycle=True)
+    sink = pw.PartSink(temp, 0, size, stage_size=1 << 20)
+    chunk = random_bytes(1 << 20, seed=43)
+    for _ in range(size // (2 << 20)):
+        sink(chunk)
+        sink(chunk)
+        os.sync()  # the writeback started by the last step has ended
+    sink.raise_if_failed()
+    assert resident_fraction(tmp_path / "f.bin") <= 0.25  # while open, before close's step
+    temp.close()
+    pw.release_recycled()
+
+
+def test_the_ring_keeps_descriptors_of_closed_recycling_files_until_released(pw, tmp_path):
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    pw.release_recycled()
+    before = open_fds()
+    for i in range(3):
+        write_in_stages(pw, tmp_path / f"{i}.bin", random_bytes(3 << 20, seed=i), recycle=True, parts=1)
+    assert open_fds() == before + 3  # waiting for their pages' writeback
+    pw.release_recycled()
+    assert open_fds() == before
+    for i in range(40):  # more files than the ring holds: the oldest are released on the way
+        write_in_stages(pw, tmp_path / f"many{i}.bin", b"x" * 8192, recycle=True, parts=1)
+    assert before < open_fds() <= before + 32
+    pw.release_recycled()
+    assert open_fds() == before
+
+
+def test_a_forked_child_forgets_the_parents_ring(pw, tmp_path):
+    write_in_stages(pw, tmp_path / "parent.bin", random_bytes(2 << 20, seed=44), recycle=True, parts=1)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: releasing must not drop or close anything twice
+        try:
+            before = len(os.listdir("/proc/self/fd"))
+            pw.release_recycled()
+            os.write(write_end, str(before - len(os.listdir("/proc/self/fd"))).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    closed_in_child = int(os.read(read_end, 100))
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert closed_in_child == 1  # its copy of the parent's entry, closed without advice
+    pw.release_recycled()
+    assert (tmp_path / "parent.bin").stat().st_size == 2 << 20

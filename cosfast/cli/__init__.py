@@ -73,6 +73,9 @@ def _transfer_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--direct-io", action="store_true",
                        help="write the parts of objects above --part-size with O_DIRECT as far as the disk "
                             "keeps up (those bytes are not left in the page cache)")
+    group.add_argument("--keep-page-cache", action="store_true",
+                       help="leave the downloaded files in the page cache (by default their pages are "
+                            "written back and dropped as the download goes, which is faster here)")
 
 
 def _positive_int(text: str) -> int:

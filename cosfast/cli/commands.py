@@ -62,8 +62,8 @@ def run_get(args: argparse.Namespace, url: CosUrl, connection: Connection, out: 
     start = time.monotonic()
     try:
         client.download_file(url.bucket, url.key, dest, PartSize=args.part_size, MAXThread=args.threads,
-                             EnableCRC=args.crc, DirectIO=args.direct_io, progress_callback=on_progress,
-                             **_traffic(args))
+                             EnableCRC=args.crc, DirectIO=args.direct_io, KeepPageCache=args.keep_page_cache,
+                             progress_callback=on_progress, **_traffic(args))
     finally:
         progress.close()
     seconds = time.monotonic() - start
@@ -100,8 +100,9 @@ def _get_recursive(args: argparse.Namespace, url: CosUrl, connection: Connection
         summary = client.download_dir(
             url.bucket, url.key, args.dest, Include=tuple(args.include), Exclude=tuple(args.exclude),
             SkipUnchanged=not args.force, PartSize=args.part_size, MAXThread=args.threads,
-            EnableCRC=args.crc, Processes=args.processes, DirectIO=args.direct_io, progress_callback=on_progress,
-            object_callback=on_object, **_traffic(args))
+            EnableCRC=args.crc, Processes=args.processes, DirectIO=args.direct_io,
+            KeepPageCache=args.keep_page_cache, progress_callback=on_progress, object_callback=on_object,
+            **_traffic(args))
     finally:
         progress.close()
     out.record(dict(type="summary", **summary.to_dict()),

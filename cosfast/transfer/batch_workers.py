@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import NoReturn, Optional
 
+from cosfast import partwriter
 from cosfast.cos_exception import CosClientError
 from cosfast.transfer.batch import (END, FAILED, Batch, BatchOptions, ListedObject, ListingPage, ObjectResult,
                                     PlacedObject, PlacedSource, Reporter, RequestFor)
@@ -206,6 +207,7 @@ def _work(conn: Connection, *, bucket: str, request_for: RequestFor, options: Ba
         raise
     finally:
         engine.close()
+        partwriter.release_recycled()
     outbox.flush()
     conn.send(None)
 

@@ -46,6 +46,9 @@ class DownloadOptions:
     fsync: bool = False
     # Multipart: full stages may be written with O_DIRECT while the disk keeps up (PartSink).
     direct_io: bool = False
+    # False: the temp file's pages are recycled as they are written back (TempFile(recycle=True)),
+    # so the download neither fills the page cache nor pays for fresh pages; True keeps them.
+    keep_page_cache: bool = False
     # Seconds between resume-record saves: a crash loses at most this much finished work.
     record_interval: float = 1.0
     progress_callback: Optional[Callable[[int, int], None]] = None
@@ -164,7 +167,8 @@ class ObjectTransfer(Settlement):
             record = _usable_record(paths, identity, self.part_size) or \
                 ResumeRecord(identity, self.part_size, paths.temp)
             self._parts = split(identity.size, self.part_size)
-            self._temp = partwriter.TempFile(paths.temp, identity.size, create=True)
+            self._temp = partwriter.TempFile(paths.temp, identity.size, create=True,
+                                             recycle=not self.options.keep_page_cache)
             self._part_crcs = dict(record.parts)
             self._keeper = _RecordKeeper(record, paths.record, self._temp, self.options.record_interval,
                                          durable=self.options.fsync)
@@ -267,11 +271,14 @@ def download_object(identity: ObjectIdentity, dest: str, *, build_request: Reque
     for it (of the bytes received) cannot reveal, and COS has no per-part CRC to tell which."""
     if options.progress_callback is not None:
         options = dataclasses.replace(options, progress_callback=_never_backwards(options.progress_callback))
-    transfer = _download_once(identity, dest, build_request=build_request, options=options, engine=engine)
-    if isinstance(transfer.error, CrcMismatchError) and transfer.resumed_bytes:
-        logger.warning("%s: %s; the parts kept from an earlier run are discarded and the object is "
-                       "downloaded again", dest, transfer.error)
+    try:
         transfer = _download_once(identity, dest, build_request=build_request, options=options, engine=engine)
+        if isinstance(transfer.error, CrcMismatchError) and transfer.resumed_bytes:
+            logger.warning("%s: %s; the parts kept from an earlier run are discarded and the object is "
+                           "downloaded again", dest, transfer.error)
+            transfer = _download_once(identity, dest, build_request=build_request, options=options, engine=engine)
+    finally:
+        partwriter.release_recycled()
     if transfer.error is not None:
         raise transfer.error
 

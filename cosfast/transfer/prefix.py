@@ -6,6 +6,7 @@ import os
 import time
 from typing import Optional
 
+from cosfast import partwriter
 from cosfast.transfer import batch_workers
 from cosfast.transfer.batch import (Batch, BatchOptions, BatchSummary, ListPage, Lister, Reporter, RequestFor,
                                     Selector, listed_source)
@@ -43,6 +44,7 @@ def download_prefix(*, bucket: str, prefix: str, local_dir: str, list_page: List
                                   reporter=reporter), options, engine)
     finally:
         lister.stop()
+        partwriter.release_recycled()
     if lister.error is not None:
         raise lister.error
     reporter.summary.seconds = time.monotonic() - start

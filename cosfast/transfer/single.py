@@ -69,7 +69,8 @@ class SingleGetTransfer(Settlement):
         check_not_folder(self.dest)
         acquire_lock(self._lock, self.dest)
         try:
-            self._temp = partwriter.TempFile(self.temp_path, size, create=True, fd=self._lock.temp_fd)
+            self._temp = partwriter.TempFile(self.temp_path, size, create=True, fd=self._lock.temp_fd,
+                                             recycle=not self.options.keep_page_cache)
         except BaseException as exc:
             self._clean_up(exc)
             raise
