@@ -28,7 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPORTED_KIB = Path("/sys/module/page_reporting/parameters/reported_kib")
+from cosfast.transfer import pagecache
+
+REPORTED_KIB = Path(pagecache.REPORTED_KIB)
 
 
 def settle_memory(*, quiet_for: float = 1.5, at_most: float = 10.0, poll: float = 0.25,

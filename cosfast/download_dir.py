@@ -33,8 +33,9 @@ Options (keyword-only):
   parts are written with O_DIRECT as far as the disk keeps up. Objects of at most PartSize
   always go through the page cache (written direct, 2000 x 256 KiB from nginx ran 0.66-0.69x
   as fast).
-- ``KeepPageCache`` (False): as download_file: by default the files' pages are written back and
-  dropped from the page cache as the batch goes; True keeps them.
+- ``KeepPageCache`` (None): as download_file: where the kernel hands freed memory to the VM's
+  host, the files' pages are written back and dropped from the page cache as the batch goes
+  (None); True always keeps them, False always drops them.
 - ``Kwargs``: TrafficLimit, SSE-C headers and Response* overrides, sent for every object.
   Conditions (IfMatch, IfModifiedSince, ...), Range and VersionId name one object and are refused.
 
@@ -47,7 +48,8 @@ import os
 from typing import Any, Callable, Optional
 
 from cosfast.cos_exception import CosClientError
-from cosfast.download_file import MAX_CONNECTIONS, check_positive_int, engine_options, get_template, request_builder
+from cosfast.download_file import (MAX_CONNECTIONS, check_positive_int, engine_options, get_template, optional_flag,
+                                   request_builder)
 from cosfast.kwargs import check_download_headers, split_object_kwargs
 from cosfast.transfer.batch import BatchOptions, BatchSummary, ListedObject, ListingPage
 from cosfast.transfer.prefix import download_prefix
@@ -98,13 +100,14 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
                  MaxKeys: int = MAX_KEYS_PER_PAGE, DumpRecordDir: Optional[str] = None,
                  progress_callback: Optional[Callable[[int, int], None]] = None,
                  object_callback: Optional[Callable[[Any], None]] = None, Processes: Optional[int] = None,
-                 DirectIO: bool = False, KeepPageCache: bool = False, **Kwargs: Any) -> BatchSummary:
+                 DirectIO: bool = False, KeepPageCache: Optional[bool] = None, **Kwargs: Any) -> BatchSummary:
     for name, value in (("Bucket", Bucket), ("Prefix", Prefix)):
         if not isinstance(value, str):
             raise CosClientError(f"{name} must be a string, got {type(value).__name__}")
     if not isinstance(LocalDir, (str, os.PathLike)) or not os.fspath(LocalDir):
         raise CosClientError(f"LocalDir must be a non-empty path, got {LocalDir!r}")
     check_positive_int("PartSize", PartSize)
+    optional_flag("KeepPageCache", KeepPageCache)
     check_positive_int("MAXThread", MAXThread, MAX_CONNECTIONS)
     check_positive_int("MaxKeys", MaxKeys, MAX_KEYS_PER_PAGE)
     if Processes is not None and Processes != 0:
@@ -128,7 +131,7 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
         skip_unchanged=bool(SkipUnchanged),
         download=DownloadOptions(part_size_mib=PartSize, max_connections=MAXThread, enable_crc=bool(EnableCRC),
                                  record_dir=DumpRecordDir, direct_io=bool(DirectIO),
-                                 keep_page_cache=bool(KeepPageCache),
+                                 keep_page_cache=optional_flag("KeepPageCache", KeepPageCache),
                                  engine=engine_options(client, MAXThread)),
         progress_callback=progress_callback, object_callback=object_callback, processes=Processes)
     return download_prefix(bucket=Bucket, prefix=Prefix, local_dir=os.fspath(LocalDir),

@@ -17,11 +17,14 @@ Decisions where the SDK is silent or faulty (documented in README):
   with O_DIRECT as far as the disk takes them, the rest through the page cache (cosfast.partwriter's
   PartSink, direct=True): for data that should not fill the page cache, or a VM whose fresh
   page-cache pages cost most of a download's CPU (see bench/README.md for when it is faster);
-- the page cache does not keep the downloaded file: its pages are written back as the download
-  goes and dropped once clean, so later writes reuse them (cosfast.partwriter's TempFile,
-  recycle=True). On this VM that made 1 GiB downloads 1.4x as fast at 0.55x the CPU, and a 100 GB
-  download does not push everything else out of the cache. ``KeepPageCache=True`` (a cosfast
-  keyword) keeps the pages, for a file that is read again at once;
+- on a VM whose kernel hands freed memory back to the host (free page reporting), the page cache
+  does not keep the downloaded file: its pages are written back as the download goes and dropped
+  once clean, so later writes reuse them instead of fresh pages the host must back again
+  (cosfast.partwriter's TempFile, recycle=True; the rule is in cosfast.transfer.pagecache). On
+  this VM that made 1 GiB downloads 1.2-1.4x as fast at ~0.6x the CPU, and a download larger
+  than memory does not push everything else out of the cache. ``KeepPageCache`` (a cosfast
+  keyword): None (default) decides so, True always keeps the pages (for a file read again at
+  once), False always recycles them;
 - when a multi-part download fails on the network after its retries, the temp file and resume
   record stay so that calling ``download_file`` again fetches only the missing parts (the SDK's
   documented retry loop); every other failure removes them. A resumed download whose object
@@ -70,6 +73,13 @@ def check_positive_int(name: str, value: Any, upper: Optional[int] = None) -> in
         raise CosClientError(f"{name} must be a positive integer, got {value!r}")
     if upper is not None and value > upper:
         raise CosClientError(f"{name} must be at most {upper}, got {value}")
+    return value
+
+
+def optional_flag(name: str, value: Any) -> Optional[bool]:
+    """A keyword that is True, False or None (decided by cosfast)."""
+    if value is not None and not isinstance(value, bool):
+        raise CosClientError(f"{name} must be True, False or None, got {value!r}")
     return value
 
 
@@ -171,12 +181,13 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
                   MAXThread: int = 5, EnableCRC: bool = False, progress_callback: Optional[Callable] = None,
                   DumpRecordDir: Optional[str] = None, KeySimplifyCheck: bool = True,
                   DisableTempDestFilePath: bool = False, MaxPartCount: int = 10000, *,
-                  Fsync: bool = False, DirectIO: bool = False, KeepPageCache: bool = False,
+                  Fsync: bool = False, DirectIO: bool = False, KeepPageCache: Optional[bool] = None,
                   engine: Optional[TransferEngine] = None,
                   **Kwargs: Any) -> None:
     check_positive_int("PartSize", PartSize)
     check_positive_int("MAXThread", MAXThread, MAX_CONNECTIONS)
     check_positive_int("MaxPartCount", MaxPartCount)
+    optional_flag("KeepPageCache", KeepPageCache)
     if progress_callback is not None and not callable(progress_callback):
         raise CosClientError("progress_callback must be callable(consumed_bytes, total_bytes)")
     if not isinstance(DestFilePath, (str, os.PathLike)) or not os.fspath(DestFilePath):
@@ -195,7 +206,7 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
         part_size_mib=PartSize, max_connections=MAXThread, max_part_count=MaxPartCount,
         enable_crc=bool(EnableCRC), record_dir=DumpRecordDir,
         use_temp_file=not DisableTempDestFilePath, progress_callback=progress_callback,
-        fsync=bool(Fsync), direct_io=bool(DirectIO), keep_page_cache=bool(KeepPageCache),
+        fsync=bool(Fsync), direct_io=bool(DirectIO), keep_page_cache=optional_flag("KeepPageCache", KeepPageCache),
         engine=engine_options(client, MAXThread),
     )
     try:

@@ -366,7 +366,7 @@ def test_get_direct_io_leaves_the_stages_it_wrote_direct_out_of_the_page_cache(e
     assert (tmp_path / "cached.bin").read_bytes() == data
 
 
-def test_get_and_get_r_drop_the_files_pages_from_the_page_cache_by_default(emulator, tmp_path):
+def test_get_and_get_r_drop_page_cache_write_back_and_drop_the_files_pages(emulator, tmp_path):
     # Written back and dropped as the download goes (TempFile(recycle=True)): once the writeback
     # of the last bytes has ended, (almost) nothing of the files stays cached. The pages of the
     # last step may still be under writeback when the command ends, so the check allows some.
@@ -376,21 +376,30 @@ def test_get_and_get_r_drop_the_files_pages_from_the_page_cache_by_default(emula
     for key, body in small.items():
         emulator.put(key, body)
     env = emulator_env(emulator)
-    result = run_cli("get", "-q", "--part-size", "4", f"cos://{emulator.bucket}/big.bin", str(tmp_path / "big.bin"),
-                     env=env)
+    result = run_cli("get", "-q", "--drop-page-cache", "--part-size", "4", f"cos://{emulator.bucket}/big.bin",
+                     str(tmp_path / "big.bin"), env=env)
     assert result.returncode == 0, result.stderr
-    result = run_cli("get", "-q", "-r", f"cos://{emulator.bucket}/dir/", str(tmp_path / "dir"), env=env)
+    result = run_cli("get", "-q", "--drop-page-cache", "-r", f"cos://{emulator.bucket}/dir/", str(tmp_path / "dir"),
+                     env=env)
     assert result.returncode == 0, result.stderr
     os.sync()  # the writeback the downloads started has ended; their clean pages are left
     assert (tmp_path / "big.bin").read_bytes() == big  # (reading brings the pages back in)
     for key, body in small.items():
         assert (tmp_path / key).read_bytes() == body
     # Read back above, so measure a second download of each into fresh names.
-    result = run_cli("get", "-q", "--part-size", "4", f"cos://{emulator.bucket}/big.bin", str(tmp_path / "big2.bin"),
-                     env=env)
+    result = run_cli("get", "-q", "--drop-page-cache", "--part-size", "4", f"cos://{emulator.bucket}/big.bin",
+                     str(tmp_path / "big2.bin"), env=env)
     assert result.returncode == 0, result.stderr
-    result = run_cli("get", "-q", "-r", f"cos://{emulator.bucket}/dir/", str(tmp_path / "dir2"), env=env)
+    result = run_cli("get", "-q", "--drop-page-cache", "-r", f"cos://{emulator.bucket}/dir/", str(tmp_path / "dir2"),
+                     env=env)
     assert result.returncode == 0, result.stderr
     assert resident_fraction(tmp_path / "big2.bin") <= 0.5
     cached_small = [resident_fraction(tmp_path / "dir2" / key[len("dir/"):]) for key in small]
     assert sum(cached_small) / len(cached_small) <= 0.5
+
+
+def test_keep_and_drop_page_cache_exclude_each_other(emulator, tmp_path):
+    result = run_cli("get", "--keep-page-cache", "--drop-page-cache", f"cos://{emulator.bucket}/x",
+                     str(tmp_path / "x"), env=emulator_env(emulator))
+    assert result.returncode == 2
+    assert "not allowed with argument" in result.stderr

@@ -73,9 +73,12 @@ def _transfer_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--direct-io", action="store_true",
                        help="write the parts of objects above --part-size with O_DIRECT as far as the disk "
                             "keeps up (those bytes are not left in the page cache)")
-    group.add_argument("--keep-page-cache", action="store_true",
-                       help="leave the downloaded files in the page cache (by default their pages are "
-                            "written back and dropped as the download goes, which is faster here)")
+    cache = group.add_mutually_exclusive_group()
+    cache.add_argument("--keep-page-cache", dest="keep_page_cache", action="store_const", const=True,
+                       help="leave the downloaded files in the page cache")
+    cache.add_argument("--drop-page-cache", dest="keep_page_cache", action="store_const", const=False,
+                       help="write the files' pages back and drop them from the page cache as the download "
+                            "goes (the default where the kernel hands freed memory to a VM's host)")
 
 
 def _positive_int(text: str) -> int:

@@ -28,6 +28,7 @@ from cosfast.transfer.errors import TransferError
 from cosfast.transfer.plan import MIB, Part, choose_part_size, split
 from cosfast.transfer.record import CorruptRecordError, ObjectIdentity, ResumeRecord
 from cosfast.transfer.localfs import unlink_quietly
+from cosfast.transfer.pagecache import recycles_pages
 from cosfast.transfer.single import SingleGetTransfer
 
 logger = logging.getLogger("cosfast.download")
@@ -47,8 +48,9 @@ class DownloadOptions:
     # Multipart: full stages may be written with O_DIRECT while the disk keeps up (PartSink).
     direct_io: bool = False
     # False: the temp file's pages are recycled as they are written back (TempFile(recycle=True)),
-    # so the download neither fills the page cache nor pays for fresh pages; True keeps them.
-    keep_page_cache: bool = False
+    # so the download neither fills the page cache nor pays for fresh pages; True keeps them;
+    # None decides by the machine (cosfast.transfer.pagecache).
+    keep_page_cache: Optional[bool] = None
     # Seconds between resume-record saves: a crash loses at most this much finished work.
     record_interval: float = 1.0
     progress_callback: Optional[Callable[[int, int], None]] = None
@@ -168,7 +170,7 @@ class ObjectTransfer(Settlement):
                 ResumeRecord(identity, self.part_size, paths.temp)
             self._parts = split(identity.size, self.part_size)
             self._temp = partwriter.TempFile(paths.temp, identity.size, create=True,
-                                             recycle=not self.options.keep_page_cache)
+                                             recycle=recycles_pages(self.options.keep_page_cache))
             self._part_crcs = dict(record.parts)
             self._keeper = _RecordKeeper(record, paths.record, self._temp, self.options.record_interval,
                                          durable=self.options.fsync)

@@ -1,0 +1,38 @@
+"""KeepPageCache: the machine rule (cosfast.transfer.pagecache) and the facade's checks."""
+from __future__ import annotations
+
+import pytest
+
+from cosfast import CosClientError, CosConfig, CosS3Client
+from cosfast.transfer.pagecache import host_takes_freed_memory, recycles_pages
+
+
+@pytest.mark.parametrize("content, expected", [("186350748\n", True), ("0\n", False), ("", False),
+                                               ("not a number", False)])
+def test_page_reporting_counter_decides_whether_the_host_takes_freed_memory(tmp_path, content, expected):
+    counter = tmp_path / "reported_kib"
+    counter.write_text(content)
+    assert host_takes_freed_memory(str(counter)) is expected
+
+
+def test_no_page_reporting_counter_means_freed_memory_stays(tmp_path):
+    assert host_takes_freed_memory(str(tmp_path / "missing")) is False
+
+
+def test_an_explicit_setting_wins_over_the_machine():
+    assert recycles_pages(True) is False
+    assert recycles_pages(False) is True
+    assert recycles_pages(None) is host_takes_freed_memory()
+
+
+@pytest.mark.parametrize("method, args", [
+    ("download_file", ("bucket-1250000000", "key", "out.bin")),
+    ("download_dir", ("bucket-1250000000", "prefix/", "out")),
+])
+def test_keep_page_cache_must_be_a_bool_or_none(tmp_path, monkeypatch, method, args):
+    monkeypatch.chdir(tmp_path)
+    client = CosS3Client(CosConfig(Region="ap-guangzhou", SecretId="AKIDexample", SecretKey="secret",
+                                   IP="127.0.0.1", Port=9, Scheme="http"))  # refused before any request
+    with pytest.raises(CosClientError, match="KeepPageCache must be True, False or None, got 'yes'"):
+        getattr(client, method)(*args, KeepPageCache="yes")
+    assert list(tmp_path.iterdir()) == []
