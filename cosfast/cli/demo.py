@@ -134,8 +134,8 @@ def _measure(side: str, download_file: Callable[..., Any], download_folder: Call
     small_bytes = sum(info.size for info in seeded.small.values())
     small = _timed(lambda: problems.extend(download_folder(folder)), small_bytes, len(seeded.small))
     problems += _verify_tree(folder, seeded, SMALL_PREFIX)
-    os.unlink(dest)  # each round starts from nothing, and the disk holds one copy at a time
-    shutil.rmtree(folder)
+    # The files stay until the demo ends: removing them would hand the next run the pages they
+    # held, and a user's download writes into pages nobody just freed.
     return big, small, problems
 
 
@@ -266,9 +266,11 @@ def run_demo(args: argparse.Namespace, out: Output) -> ExitCode:
         results: dict = {}
         with _ServedEmulator(root, DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY) as served:
             out.note(f"emulator at {served.endpoint}; {args.rounds} round(s) of: " + ", then ".join(sides))
-            for _ in range(args.rounds):
+            for round_number in range(args.rounds):
+                round_dir = os.path.join(workdir, f"round-{round_number + 1}")
+                os.mkdir(round_dir)
                 for side, run in sides.items():
-                    results[side] = _best(results.get(side), run(served.config(), workdir, seeded))
+                    results[side] = _best(results.get(side), run(served.config(), round_dir, seeded))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     problems = [f"{side}: {p}" for side, (_, _, found) in results.items() for p in found]
