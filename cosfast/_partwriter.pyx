@@ -16,7 +16,7 @@ from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from posix.unistd cimport getpid
 
 from cosfast._partwriter_common import (
-    MAX_SIZE, PartOverflowError, check_part, check_range, os_error,
+    MAX_SIZE, PartOverflowError, check_part, check_range, os_error, recycle_mode,
 )
 from cosfast.crc64 import KERNEL as _CRC64_KERNEL
 
@@ -44,8 +44,7 @@ cdef extern from "partwriter.h":
     int cosfast_pw_fdatasync(int fd) nogil
     int cosfast_pw_fsync(int fd) nogil
     int cosfast_pw_close(int fd) nogil
-    int cosfast_pw_recycle(int fd, pthread_mutex_t *serialize, uint64_t *unrecycled, size_t written,
-                           uint64_t step) nogil
+    void cosfast_pw_recycle_step(int fd) nogil
     void cosfast_pw_writeback(int fd) nogil
     void cosfast_pw_drop_clean(int fd) nogil
 
@@ -122,11 +121,29 @@ cdef void _give_aio(uint64_t ctx) noexcept:
         cosfast_dw_destroy(ctx)
 
 
-# Page recycling (TempFile(recycle=True)); see cosfast_pw_recycle in src_c/partwriter.h. Measured
-# here (1 GiB of 1 MiB pwrites, settled memory): 0.5-0.8 GB/s at 1.4-2.3 CPU s without, 1.1-2.1
-# GB/s at 0.3-0.95 CPU s with a step every 4-8 MiB. A step every RECYCLE_STEP bytes written:
+# Timing a write tells how expensive the page cache is right now (prefetch and recycling below).
+cdef uint64_t _PROBE_MIN = 256 * 1024  # smaller writes say too little about the page cache
+cdef uint64_t _PROBE_SLOW_NS = 700 * 1000  # per MiB: slower than ~1.5 GB/s means fresh pages
+cdef uint64_t _MIB = 1024 * 1024
+
+# Page recycling (TempFile(recycle=...)); see cosfast_pw_recycle_step in src_c/partwriter.h.
+# Measured here (1 GiB of 1 MiB pwrites, settled memory): 0.5-0.8 GB/s at 1.4-2.3 CPU s without,
+# 1.1-2.1 GB/s at 0.3-0.95 CPU s with a step every 4-8 MiB. A step every RECYCLE_STEP bytes:
 RECYCLE_STEP = 4 * 1024 * 1024
 cdef uint64_t RECYCLE_STEP_C = RECYCLE_STEP
+# recycle="when-slow": where the pages written into are cheap anyway (freed a moment ago, or on
+# a machine whose freed memory stays with the kernel) the steps only cost time (10-25% measured
+# here), so such a file recycles only while the page cache is slow: a write of at least
+# _PROBE_MIN bytes slower than _PROBE_SLOW_NS per MiB (see prefetch below) grants every such
+# file in the process RECYCLE_BUDGET bytes of recycling; once they are used, writes are timed
+# again. (Recycling makes the next writes fast; when the freed pages run out they are slow
+# again and the budget is renewed.) GIL-guarded.
+RECYCLE_BUDGET = 64 * 1024 * 1024
+cdef uint64_t _recycle_budget = 0
+cdef enum:  # the values of cosfast._partwriter_common.recycle_mode
+    _RECYCLE_NEVER = 0
+    _RECYCLE_WHEN_SLOW = 1
+    _RECYCLE_ALWAYS = 2
 # A closed recycling file's pages are under writeback for a while, and only clean pages can be
 # dropped: a duplicate of its descriptor waits in this ring, and its clean pages are dropped when
 # _RECYCLE_RING files later it leaves the ring (or at release_recycled()). Small objects of a
@@ -198,7 +215,8 @@ cdef class TempFile:
     recycle=True: the page cache does not keep the file's pages (see RECYCLE_STEP): the sinks'
     buffered writes start writeback and drop written-back pages as they go (and do not
     prefetch), and close() starts writeback of the rest and leaves a duplicate descriptor in a
-    ring that drops those pages once they are clean."""
+    ring that drops those pages once they are clean. recycle="when-slow": the same, but only
+    while the page cache is slow (see RECYCLE_BUDGET)."""
 
     cdef readonly str path
     cdef readonly object size
@@ -210,8 +228,9 @@ cdef class TempFile:
     # The O_DIRECT descriptor of direct stage writes (see PartSink): opened at the first one;
     # _DIRECT_UNTRIED before, _DIRECT_UNAVAILABLE where the file system has no O_DIRECT.
     cdef int _direct_fd
-    cdef readonly bint recycle
-    cdef uint64_t _unrecycled  # bytes written since the last recycling step (under _write_lock)
+    cdef readonly object recycle
+    cdef int _recycle_mode
+    cdef uint64_t _unrecycled  # bytes written since the last recycling step (GIL-guarded)
 
     def __cinit__(self):
         self._fd = -1
@@ -219,9 +238,10 @@ cdef class TempFile:
         self._closed = True
         pthread_mutex_init(&self._write_lock, NULL)
 
-    def __init__(self, path, size, *, bint preallocate=True, bint create=True, int fd=-1, bint recycle=False):
+    def __init__(self, path, size, *, bint preallocate=True, bint create=True, int fd=-1, recycle=False):
         if self._fd >= 0:
             raise RuntimeError("TempFile is already open")
+        self._recycle_mode = recycle_mode(recycle)
         self.recycle = recycle
         check_range("size", size, MAX_SIZE)
         self.path = os.fsdecode(path)
@@ -324,7 +344,7 @@ cdef class TempFile:
         self._closed = True
         if self._users:
             return  # the last running write closes it
-        if self.recycle:
+        if self._recycling():
             self._hand_pages_on()
         rc = self._close_fds()
         if rc < 0:
@@ -340,10 +360,31 @@ cdef class TempFile:
         if keep >= 0:
             _ring_push(keep)
 
-    cdef void _note_written(self, int fd, size_t n) noexcept nogil:
-        """After a buffered write of ``n`` bytes: a recycling step when one is due."""
-        if self.recycle and n:
-            cosfast_pw_recycle(fd, &self._write_lock, &self._unrecycled, n, RECYCLE_STEP_C)
+    cdef bint _recycling(self) noexcept:
+        return self._recycle_mode == _RECYCLE_ALWAYS or (
+            self._recycle_mode == _RECYCLE_WHEN_SLOW and _recycle_budget > 0)
+
+    cdef bint _probes(self, size_t n) noexcept:
+        """Whether a write of ``n`` bytes should be timed to renew the recycling budget."""
+        return self._recycle_mode == _RECYCLE_WHEN_SLOW and _recycle_budget == 0 and n >= _PROBE_MIN
+
+    cdef void _note_written(self, int fd, size_t n, uint64_t write_ns, bint probed) noexcept:
+        """After a buffered write of ``n`` bytes (timed if ``probed``), with the fd acquired: a
+        recycling step when one is due."""
+        global _recycle_budget
+        cdef uint64_t used
+        if probed and write_ns * _MIB > _PROBE_SLOW_NS * n:
+            _recycle_budget = RECYCLE_BUDGET
+        if not n or not self._recycling():
+            return
+        if self._recycle_mode == _RECYCLE_WHEN_SLOW:
+            used = n if n < _recycle_budget else _recycle_budget
+            _recycle_budget -= used
+        self._unrecycled += n
+        if self._unrecycled >= RECYCLE_STEP_C:
+            self._unrecycled = 0
+            with nogil:
+                cosfast_pw_recycle_step(fd)
 
     def __enter__(self):
         return self
@@ -409,9 +450,6 @@ cdef void _give_stage(unsigned char *buf, size_t size) noexcept:
 cdef uint64_t _PREFETCH_WINDOW = 32 * 1024 * 1024
 cdef int _SLOW_CREDITS = 8
 cdef int _slow_credits = 0  # buffered writes still to treat as slow (GIL-guarded)
-cdef uint64_t _PROBE_MIN = 256 * 1024  # smaller writes say too little about the page cache
-cdef uint64_t _PROBE_SLOW_NS = 700 * 1000  # per MiB: slower than ~1.5 GB/s means fresh pages
-cdef uint64_t _MIB = 1024 * 1024
 
 
 cdef class PartSink:
@@ -478,7 +516,7 @@ cdef class PartSink:
         self.stage_size = stage_size
         self._staged = 0
         # Prefetched pages would be fresh ones, and a recycling step would drop them unwritten.
-        self.prefetch = prefetch and not tempfile.recycle
+        self.prefetch = prefetch and tempfile._recycle_mode == _RECYCLE_NEVER
         self._prefetched_until = 0
         self.direct = direct and stage_size > 0 and stage_size % COSFAST_DW_ALIGN == 0
         self.finish_later = finish_later
@@ -736,7 +774,7 @@ cdef class PartSink:
         with nogil:
             rc = cosfast_pw_write(fd, &tempfile._write_lock, self._in_flight[slot], self._in_flight_len[slot],
                                   self._in_flight_offset[slot], &unused_crc, &done)
-            tempfile._note_written(fd, done)
+        tempfile._note_written(fd, done, 0, False)
         tempfile._release()
         return rc if rc < 0 else <int64_t>done
 
@@ -750,7 +788,7 @@ cdef class PartSink:
         cdef uint64_t fetch_to = start  # prefetch [start, fetch_to) before writing
         cdef size_t done = 0
         cdef int fd, rc
-        cdef bint probe = False
+        cdef bint probe = False, recycle_probe
         cdef TempFile tempfile = self.tempfile
         fd = tempfile._acquire()
         if fd < 0:
@@ -772,14 +810,15 @@ cdef class PartSink:
                     fetch_to = part_end
             else:
                 probe = True
+        recycle_probe = tempfile._probes(n)
         with nogil:
             if fetch_to > start:
                 cosfast_pw_prefetch(fd, start, fetch_to - start)
-            if not probe:
+            if not (probe or recycle_probe):
                 rc = cosfast_pw_write(fd, &tempfile._write_lock, buf, n, start, &crc, &done)
             else:
                 rc = cosfast_pw_write_timed(fd, &tempfile._write_lock, buf, n, start, &crc, &done, &write_ns)
-            tempfile._note_written(fd, done)
+        tempfile._note_written(fd, done, write_ns, recycle_probe and rc == 0)
         if fetch_to > start and not self.direct:
             self._prefetched_until = fetch_to
         elif probe and rc == 0 and n >= _PROBE_MIN and write_ns * _MIB > _PROBE_SLOW_NS * n:

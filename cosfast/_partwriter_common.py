@@ -20,6 +20,21 @@ def check_range(name: str, value: int, maximum: int) -> None:
         raise ValueError(f"{name} must be in [0, {maximum}], got {value}")
 
 
+# TempFile's recycling modes (see the compiled module's RECYCLE_BUDGET).
+RECYCLE_NEVER, RECYCLE_WHEN_SLOW, RECYCLE_ALWAYS = 0, 1, 2
+
+
+def recycle_mode(recycle: object) -> int:
+    """The mode of TempFile's ``recycle`` argument: False, True or "when-slow"."""
+    if recycle is False:
+        return RECYCLE_NEVER
+    if recycle is True:
+        return RECYCLE_ALWAYS
+    if recycle == "when-slow":
+        return RECYCLE_WHEN_SLOW
+    raise ValueError(f"recycle must be False, True or 'when-slow', got {recycle!r}")
+
+
 def check_part(tempfile, offset: int, length: int, crc: int, written: int) -> None:
     """A part must lie inside its file, and a resumed one cannot have written past its end."""
     check_range("offset", offset, MAX_SIZE)

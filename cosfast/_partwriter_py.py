@@ -11,12 +11,13 @@ import time
 from typing import Optional, Union
 
 from cosfast._partwriter_common import (
-    MAX_SIZE, PartOverflowError, check_part, check_range, os_error,
+    MAX_SIZE, RECYCLE_ALWAYS, RECYCLE_NEVER, RECYCLE_WHEN_SLOW, PartOverflowError, check_part, check_range, os_error,
+    recycle_mode,
 )
 from cosfast.crc64 import KERNEL as CRC64_KERNEL
 from cosfast.crc64 import crc64
 
-__all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile", "release_recycled"]
+__all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile", "recycle_mode", "release_recycled"]
 
 # Errors meaning "this file system cannot preallocate", not "no space": fall back to ftruncate.
 _NO_PREALLOCATE = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
@@ -51,6 +52,8 @@ def _set_size(fd: int, size: int, preallocate: bool) -> None:
 # Page recycling (TempFile(recycle=True)), as in the compiled module. POSIX_FADV_DONTNEED starts
 # writeback of the dirty pages itself and drops the clean ones; os has no sync_file_range.
 RECYCLE_STEP = 4 * 1024 * 1024
+RECYCLE_BUDGET = 64 * 1024 * 1024  # recycle="when-slow": see the compiled module
+_recycle_budget = 0
 _RECYCLE_RING = 32
 _ring: list[int] = []
 _ring_pid = 0
@@ -99,12 +102,13 @@ class TempFile:
 
     def __init__(
         self, path: Union[str, bytes, os.PathLike], size: int, *, preallocate: bool = True,
-        create: bool = True, fd: int = -1, recycle: bool = False,
+        create: bool = True, fd: int = -1, recycle: object = False,
     ) -> None:
         check_range("size", size, MAX_SIZE)
+        self._recycle_mode = recycle_mode(recycle)
         self.path: str = os.fsdecode(path)
         self.size: int = size
-        self.recycle = bool(recycle)
+        self.recycle = recycle
         self._unrecycled = 0
         self._lock = threading.Lock()
         # Serializes the sinks' pwrites into this file (see cosfast_pw_write in src_c).
@@ -174,16 +178,30 @@ class TempFile:
             if self._users:
                 return  # the last running write closes it
             fd, self._fd = self._fd, -1
-        if self.recycle:
+        if self._recycling():
             _drop_clean(fd)  # starts writeback of the rest
             _ring_push(os.dup(fd))
         os.close(fd)
 
-    def _note_written(self, fd: int, n: int) -> None:
-        """After a buffered write of ``n`` bytes: a recycling step when one is due."""
-        if not self.recycle:
-            return
+    def _recycling(self) -> bool:
+        return self._recycle_mode == RECYCLE_ALWAYS or (
+            self._recycle_mode == RECYCLE_WHEN_SLOW and _recycle_budget > 0)
+
+    def _probes(self, n: int) -> bool:
+        """Whether a write of ``n`` bytes should be timed to renew the recycling budget."""
+        return self._recycle_mode == RECYCLE_WHEN_SLOW and _recycle_budget == 0 and n >= _PROBE_MIN
+
+    def _note_written(self, fd: int, n: int, write_ns: int, probed: bool) -> None:
+        """After a buffered write of ``n`` bytes (timed if ``probed``): a recycling step when one
+        is due."""
+        global _recycle_budget
         with self._lock:
+            if probed and write_ns * _MIB > _PROBE_SLOW_NS * n:
+                _recycle_budget = RECYCLE_BUDGET
+            if not n or not self._recycling():
+                return
+            if self._recycle_mode == RECYCLE_WHEN_SLOW:
+                _recycle_budget -= min(n, _recycle_budget)
             self._unrecycled += n
             due = self._unrecycled >= RECYCLE_STEP
             if due:
@@ -270,7 +288,7 @@ class PartSink:
         self._stage: Optional[bytearray] = None
         self._staged = 0
         self._busy = False
-        self.prefetch = bool(prefetch) and not tempfile.recycle
+        self.prefetch = bool(prefetch) and tempfile._recycle_mode == RECYCLE_NEVER
         self._prefetched_until = 0
         self.finish_later = bool(finish_later)
 
@@ -377,6 +395,7 @@ class PartSink:
             _prefetch(fd, start, self._prefetched_until - start)
         total = 0
         write_ns = 0
+        recycle_probe = self.tempfile._probes(len(view))
         while total < len(view):
             with self.tempfile._write_lock:
                 began = time.perf_counter_ns()
@@ -387,7 +406,7 @@ class PartSink:
             self._crc = crc64(view[total:total + n], self._crc)
             self._flushed += n
             total += n
-            self.tempfile._note_written(fd, n)
+        self.tempfile._note_written(fd, total, write_ns, recycle_probe)
         if (new_window and not prefetch_first and total >= _PROBE_MIN
                 and write_ns * _MIB > _PROBE_SLOW_NS * total):
             self.tempfile._slow_windows = _SLOW_WINDOWS

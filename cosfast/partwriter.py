@@ -54,10 +54,12 @@ PartSink = _impl.PartSink
 #: Drops the pages of closed recycling TempFiles still waiting for their writeback (call when a
 #: download ends; see TempFile's ``recycle``).
 release_recycled = _impl.release_recycled
+#: Checks TempFile's ``recycle`` argument (False, True or "when-slow").
+recycle_mode = _impl.recycle_mode
 #: Name of the CRC-64 kernel the part writer runs.
 CRC64_KERNEL: str = _impl.CRC64_KERNEL
 #: The stage downloads use: writes of 1 MiB, as the official SDK's get_stream_to_file makes.
 DEFAULT_STAGE_SIZE = 1024 * 1024
 
 __all__ = ["CRC64_KERNEL", "DEFAULT_STAGE_SIZE", "PartOverflowError", "PartSink", "TempFile", "backend",
-           "release_recycled"]
+           "recycle_mode", "release_recycled"]

@@ -164,20 +164,9 @@ void cosfast_pw_drop_clean(int fd) {
     posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
-int cosfast_pw_recycle(int fd, pthread_mutex_t *serialize, uint64_t *unrecycled, size_t written,
-                       uint64_t step) {
-    int due;
-    pthread_mutex_lock(serialize);
-    *unrecycled += written;
-    due = *unrecycled >= step;
-    if (due)
-        *unrecycled = 0;
-    pthread_mutex_unlock(serialize);
-    if (due) {
-        cosfast_pw_writeback(fd);
-        cosfast_pw_drop_clean(fd);
-    }
-    return due;
+void cosfast_pw_recycle_step(int fd) {
+    cosfast_pw_writeback(fd);
+    cosfast_pw_drop_clean(fd);
 }
 
 int cosfast_pw_fdatasync(int fd) {

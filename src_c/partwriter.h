@@ -53,16 +53,12 @@ int cosfast_pw_write_timed(int fd, pthread_mutex_t *serialize, const unsigned ch
 int cosfast_pw_prefetch(int fd, uint64_t offset, uint64_t len);
 
 /* Page recycling. On a VM whose host takes back the memory the guest frees, writing into fresh
- * page-cache pages costs several times more than writing into pages the guest just freed. A
- * recycling file counts the bytes written into it (under `serialize`, as the writes are); every
- * `step` bytes this starts writeback of the whole file (SYNC_FILE_RANGE_WRITE, asynchronous) and
- * drops its clean pages (POSIX_FADV_DONTNEED: the pages whose writeback ended since the last
- * step; dirty pages and pages under writeback stay), so the next writes take freed pages. Returns
- * 1 when it ran a step, 0 when none was due. Failures are ignored: both calls are advice. */
-int cosfast_pw_recycle(int fd, pthread_mutex_t *serialize, uint64_t *unrecycled, size_t written,
-                       uint64_t step);
-
-/* One recycling step now: starts writeback of every dirty page, drops every clean one. */
+ * page-cache pages costs several times more than writing into pages the guest just freed. One
+ * recycling step starts writeback of every dirty page of the file (SYNC_FILE_RANGE_WRITE,
+ * asynchronous) and drops its clean pages (POSIX_FADV_DONTNEED: those whose writeback ended
+ * since the last step; dirty pages and pages under writeback stay), so the next writes take the
+ * freed pages. Failures are ignored: both calls are advice. */
+void cosfast_pw_recycle_step(int fd);
 void cosfast_pw_writeback(int fd);
 void cosfast_pw_drop_clean(int fd);
 

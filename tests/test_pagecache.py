@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cosfast import CosClientError, CosConfig, CosS3Client
-from cosfast.transfer.pagecache import host_takes_freed_memory, recycles_pages
+from cosfast.transfer.pagecache import host_takes_freed_memory, recycling_for
 
 
 @pytest.mark.parametrize("content, expected", [("186350748\n", True), ("0\n", False), ("", False),
@@ -20,9 +20,9 @@ def test_no_page_reporting_counter_means_freed_memory_stays(tmp_path):
 
 
 def test_an_explicit_setting_wins_over_the_machine():
-    assert recycles_pages(True) is False
-    assert recycles_pages(False) is True
-    assert recycles_pages(None) is host_takes_freed_memory()
+    assert recycling_for(True) is False
+    assert recycling_for(False) is True
+    assert recycling_for(None) == ("when-slow" if host_takes_freed_memory() else False)
 
 
 @pytest.mark.parametrize("method, args", [

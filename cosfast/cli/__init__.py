@@ -78,7 +78,8 @@ def _transfer_options(parser: argparse.ArgumentParser) -> None:
                        help="leave the downloaded files in the page cache")
     cache.add_argument("--drop-page-cache", dest="keep_page_cache", action="store_const", const=False,
                        help="write the files' pages back and drop them from the page cache as the download "
-                            "goes (the default where the kernel hands freed memory to a VM's host)")
+                            "goes (by default only on a VM whose kernel hands freed memory to the host, "
+                            "while the page cache is slow)")
 
 
 def _positive_int(text: str) -> int:

@@ -28,7 +28,7 @@ from cosfast.transfer.errors import TransferError
 from cosfast.transfer.plan import MIB, Part, choose_part_size, split
 from cosfast.transfer.record import CorruptRecordError, ObjectIdentity, ResumeRecord
 from cosfast.transfer.localfs import unlink_quietly
-from cosfast.transfer.pagecache import recycles_pages
+from cosfast.transfer.pagecache import recycling_for
 from cosfast.transfer.single import SingleGetTransfer
 
 logger = logging.getLogger("cosfast.download")
@@ -170,7 +170,7 @@ class ObjectTransfer(Settlement):
                 ResumeRecord(identity, self.part_size, paths.temp)
             self._parts = split(identity.size, self.part_size)
             self._temp = partwriter.TempFile(paths.temp, identity.size, create=True,
-                                             recycle=recycles_pages(self.options.keep_page_cache))
+                                             recycle=recycling_for(self.options.keep_page_cache))
             self._part_crcs = dict(record.parts)
             self._keeper = _RecordKeeper(record, paths.record, self._temp, self.options.record_interval,
                                          durable=self.options.fsync)

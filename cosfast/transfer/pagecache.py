@@ -4,14 +4,15 @@
 Recycling pays where the kernel hands freed memory back to the VM's host (free page reporting):
 there a page the download writes into for the first time must be faulted in again by the host,
 and pages the download itself just freed cost several times less (measured here: 1 GiB from
-nginx 1.2-1.4x as fast at ~0.6x the CPU). Where freed memory stays with the kernel (bare metal,
-VMs without page reporting) fresh pages are cheap, and the early writeback only costs time
-(measured here right after a big file was deleted, so that its freed pages were at hand: 10-20%
-slower). So by default (None) a download recycles exactly where page reporting is active."""
+nginx 1.2-1.6x as fast at ~0.6x the CPU). Where the pages written into are cheap anyway (bare
+metal and VMs without page reporting always; here right after other files freed their pages)
+the early writeback only costs time: 10-20% for one big file, 25% for 2000 small ones. So by
+default (None) a download recycles only where page reporting is active, and there only while
+its writes show the page cache to be slow (recycle="when-slow")."""
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Optional, Union
 
 # Total KiB of free memory the kernel has reported to the host since boot; absent or 0 where
 # nothing takes freed memory back.
@@ -28,9 +29,9 @@ def host_takes_freed_memory(counter: str = REPORTED_KIB) -> bool:
         return False
 
 
-def recycles_pages(keep_page_cache: Optional[bool]) -> bool:
-    """Whether a download with this KeepPageCache setting recycles its pages (None: decided by
-    the machine, see the module docstring)."""
+def recycling_for(keep_page_cache: Optional[bool]) -> Union[bool, str]:
+    """TempFile's ``recycle`` for this KeepPageCache setting: False keeps the pages, True always
+    recycles them, "when-slow" decides as the download goes (see the module docstring)."""
     if keep_page_cache is None:
-        return host_takes_freed_memory()
+        return "when-slow" if host_takes_freed_memory() else False
     return not keep_page_cache

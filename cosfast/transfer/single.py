@@ -20,7 +20,7 @@ from cosfast.transfer.destination import (DestinationLock, Settlement, TempFileL
                                           publish, temp_path_for)
 from cosfast.transfer.engine import RangeJob, RequestBuilder
 from cosfast.transfer.localfs import unlink_quietly
-from cosfast.transfer.pagecache import recycles_pages
+from cosfast.transfer.pagecache import recycling_for
 from cosfast.transfer.plan import Part
 from cosfast.transfer.record import ObjectIdentity
 
@@ -71,7 +71,7 @@ class SingleGetTransfer(Settlement):
         acquire_lock(self._lock, self.dest)
         try:
             self._temp = partwriter.TempFile(self.temp_path, size, create=True, fd=self._lock.temp_fd,
-                                             recycle=recycles_pages(self.options.keep_page_cache))
+                                             recycle=recycling_for(self.options.keep_page_cache))
         except BaseException as exc:
             self._clean_up(exc)
             raise
