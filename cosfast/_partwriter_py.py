@@ -57,7 +57,7 @@ _recycle_budget = 0
 _RECYCLE_RING = 32
 _ring: list[int] = []
 _ring_pid = 0
-_ring_lock = threading.Lock()
+_recycle_lock = threading.Lock()  # guards the ring and the budget (process-wide)
 
 
 def _drop_clean(fd: int) -> None:
@@ -79,7 +79,7 @@ def _ring_take() -> list[int]:
 
 
 def _ring_push(fd: int) -> None:
-    with _ring_lock:
+    with _recycle_lock:
         ring = _ring_take()
         oldest = ring.pop(0) if len(ring) == _RECYCLE_RING else -1
         ring.append(fd)
@@ -89,7 +89,7 @@ def _ring_push(fd: int) -> None:
 
 
 def release_recycled() -> None:
-    with _ring_lock:
+    with _recycle_lock:
         fds = list(_ring_take())
         _ring.clear()
     for fd in fds:
@@ -195,7 +195,7 @@ class TempFile:
         """After a buffered write of ``n`` bytes (timed if ``probed``): a recycling step when one
         is due."""
         global _recycle_budget
-        with self._lock:
+        with _recycle_lock:
             if probed and write_ns * _MIB > _PROBE_SLOW_NS * n:
                 _recycle_budget = RECYCLE_BUDGET
             if not n or not self._recycling():

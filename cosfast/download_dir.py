@@ -107,7 +107,7 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
     if not isinstance(LocalDir, (str, os.PathLike)) or not os.fspath(LocalDir):
         raise CosClientError(f"LocalDir must be a non-empty path, got {LocalDir!r}")
     check_positive_int("PartSize", PartSize)
-    optional_flag("KeepPageCache", KeepPageCache)
+    keep_page_cache = optional_flag("KeepPageCache", KeepPageCache)
     check_positive_int("MAXThread", MAXThread, MAX_CONNECTIONS)
     check_positive_int("MaxKeys", MaxKeys, MAX_KEYS_PER_PAGE)
     if Processes is not None and Processes != 0:
@@ -131,7 +131,7 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
         skip_unchanged=bool(SkipUnchanged),
         download=DownloadOptions(part_size_mib=PartSize, max_connections=MAXThread, enable_crc=bool(EnableCRC),
                                  record_dir=DumpRecordDir, direct_io=bool(DirectIO),
-                                 keep_page_cache=optional_flag("KeepPageCache", KeepPageCache),
+                                 keep_page_cache=keep_page_cache,
                                  engine=engine_options(client, MAXThread)),
         progress_callback=progress_callback, object_callback=object_callback, processes=Processes)
     return download_prefix(bucket=Bucket, prefix=Prefix, local_dir=os.fspath(LocalDir),

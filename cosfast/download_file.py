@@ -187,7 +187,7 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
     check_positive_int("PartSize", PartSize)
     check_positive_int("MAXThread", MAXThread, MAX_CONNECTIONS)
     check_positive_int("MaxPartCount", MaxPartCount)
-    optional_flag("KeepPageCache", KeepPageCache)
+    keep_page_cache = optional_flag("KeepPageCache", KeepPageCache)
     if progress_callback is not None and not callable(progress_callback):
         raise CosClientError("progress_callback must be callable(consumed_bytes, total_bytes)")
     if not isinstance(DestFilePath, (str, os.PathLike)) or not os.fspath(DestFilePath):
@@ -206,7 +206,7 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
         part_size_mib=PartSize, max_connections=MAXThread, max_part_count=MaxPartCount,
         enable_crc=bool(EnableCRC), record_dir=DumpRecordDir,
         use_temp_file=not DisableTempDestFilePath, progress_callback=progress_callback,
-        fsync=bool(Fsync), direct_io=bool(DirectIO), keep_page_cache=optional_flag("KeepPageCache", KeepPageCache),
+        fsync=bool(Fsync), direct_io=bool(DirectIO), keep_page_cache=keep_page_cache,
         engine=engine_options(client, MAXThread),
     )
     try:

@@ -32,6 +32,12 @@ with ``finish_later=True`` the completing call does not, ``writing`` says whethe
 flight and ``poll()`` collects them without waiting (the download engine's sinks). A failed
 direct write is stored like a buffered one, and the part must then be fetched from its start.
 
+``TempFile(recycle=True)`` keeps the file out of the page cache: writeback is started every 4 MiB
+written and pages already written back are dropped, so later writes reuse them; ``"when-slow"``
+does so only while timed writes show the page cache to be slow. Closed recycling files wait in a
+ring until their last pages are clean; ``release_recycled()`` empties it (call it when a download
+ends).
+
 A sink holds a reference to its TempFile, so the descriptor stays open while sinks exist;
 ``TempFile.close()`` during a running write defers the real close to the end of that write.
 Whole-object CRC: ``cosfast.crc64.crc64_combine`` over the parts' ``crc`` values, in order.

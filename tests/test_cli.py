@@ -376,23 +376,19 @@ def test_get_and_get_r_drop_page_cache_write_back_and_drop_the_files_pages(emula
     for key, body in small.items():
         emulator.put(key, body)
     env = emulator_env(emulator)
-    result = run_cli("get", "-q", "--drop-page-cache", "--part-size", "4", f"cos://{emulator.bucket}/big.bin",
-                     str(tmp_path / "big.bin"), env=env)
-    assert result.returncode == 0, result.stderr
-    result = run_cli("get", "-q", "--drop-page-cache", "-r", f"cos://{emulator.bucket}/dir/", str(tmp_path / "dir"),
-                     env=env)
-    assert result.returncode == 0, result.stderr
+
+    def download_both(suffix: str) -> None:
+        for args in (["--part-size", "4", f"cos://{emulator.bucket}/big.bin", str(tmp_path / f"big{suffix}.bin")],
+                     ["-r", f"cos://{emulator.bucket}/dir/", str(tmp_path / f"dir{suffix}")]):
+            result = run_cli("get", "-q", "--drop-page-cache", *args, env=env)
+            assert result.returncode == 0, result.stderr
+
+    download_both("")
     os.sync()  # the writeback the downloads started has ended; their clean pages are left
     assert (tmp_path / "big.bin").read_bytes() == big  # (reading brings the pages back in)
     for key, body in small.items():
         assert (tmp_path / key).read_bytes() == body
-    # Read back above, so measure a second download of each into fresh names.
-    result = run_cli("get", "-q", "--drop-page-cache", "--part-size", "4", f"cos://{emulator.bucket}/big.bin",
-                     str(tmp_path / "big2.bin"), env=env)
-    assert result.returncode == 0, result.stderr
-    result = run_cli("get", "-q", "--drop-page-cache", "-r", f"cos://{emulator.bucket}/dir/", str(tmp_path / "dir2"),
-                     env=env)
-    assert result.returncode == 0, result.stderr
+    download_both("2")  # read back above, so a second download of each into fresh names is measured
     assert resident_fraction(tmp_path / "big2.bin") <= 0.5
     cached_small = [resident_fraction(tmp_path / "dir2" / key[len("dir/"):]) for key in small]
     assert sum(cached_small) / len(cached_small) <= 0.5
