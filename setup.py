@@ -56,10 +56,13 @@ def extensions() -> list[Extension]:
     )
     return [
         Extension("cosfast._crc64", ["cosfast/_crc64.pyx", *CRC64_SOURCES], **common),
-        # The part writer runs the CRC in C in the same pass as pwrite, so it links the kernels.
+        # The part writer runs the CRC in C in the same pass as pwrite, so it links the kernels;
+        # libdl finds pycurl's libcurl for the C write callback (src_c/curlwrite.h).
         Extension(
             "cosfast._partwriter",
-            ["cosfast/_partwriter.pyx", "src_c/partwriter.c", "src_c/directwrite.c", *CRC64_SOURCES],
+            ["cosfast/_partwriter.pyx", "src_c/partwriter.c", "src_c/directwrite.c", "src_c/curlwrite.c",
+             *CRC64_SOURCES],
+            libraries=["dl"],
             **common,
         ),
     ]

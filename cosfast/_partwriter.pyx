@@ -9,6 +9,8 @@ parts fed from several threads (or by libcurl while Python runs) write in parall
 import os
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.memoryview cimport PyMemoryView_FromMemory
+from cpython.object cimport PyObject, PyTypeObject
 from libc.string cimport memcpy
 from libc.stdlib cimport free
 from libc.errno cimport EAGAIN, EBADF, EIO
@@ -16,7 +18,7 @@ from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from posix.unistd cimport getpid
 
 from cosfast._partwriter_common import (
-    MAX_SIZE, PartOverflowError, check_part, check_range, os_error, recycle_mode,
+    MAX_SIZE, PartOverflowError, bind_python_writer, check_part, check_range, os_error, recycle_mode,
 )
 from cosfast.crc64 import KERNEL as _CRC64_KERNEL
 
@@ -47,6 +49,12 @@ cdef extern from "partwriter.h":
     void cosfast_pw_recycle_step(int fd) nogil
     void cosfast_pw_writeback(int fd) nogil
     void cosfast_pw_drop_clean(int fd) nogil
+
+cdef extern from "curlwrite.h":
+    ctypedef size_t (*cosfast_curl_write_fn)(char *ptr, size_t size, size_t nmemb, void *userdata) noexcept nogil
+    int cosfast_curl_resolve(const void *address)
+    void *cosfast_curl_bind_handle(void *const *slot, const void *object)
+    int cosfast_curl_set_writer(void *handle, cosfast_curl_write_fn fn, void *userdata)
 
 cdef extern from "directwrite.h":
     unsigned int COSFAST_DW_ALIGN
@@ -854,3 +862,113 @@ cdef class PartSink:
             f"PartSink(offset={self.offset}, length={self.length}, written={self.written}, "
             f"crc={self.crc:#018x}, error={self.error!r})"
         )
+
+
+# The write callback in C (src_c/curlwrite.h says why). A chunk that only adds to a sink's stage
+# is copied there without the GIL; every other one (the response's first, the one that fills a
+# stage or ends the part, any after an error) goes to the Python callback with the GIL, as
+# before. _Feed holds the callback's view of the sink: pointers to its fields, valid while the
+# _CurlWriter (which holds the sink) lives. Only the thread driving the transfer calls it, and
+# that is the thread that feeds the sink, so no other thread changes these fields meanwhile.
+cdef struct _Feed:
+    unsigned char **stage
+    Py_ssize_t *staged
+    uint64_t *flushed
+    bint *busy
+    uint64_t length
+    size_t stage_size
+    bint to_sink  # the body goes to the sink: a chunk reached it, and it stored no error since
+    PyObject *writer  # the _CurlWriter this is part of (borrowed)
+
+
+cdef size_t _write_chunk(char *ptr, size_t size, size_t nmemb, void *userdata) noexcept nogil:
+    cdef _Feed *feed = <_Feed *>userdata
+    cdef size_t n = size * nmemb
+    cdef size_t staged = <size_t>feed.staged[0]
+    # Strictly below the stage's size and the part's end: a chunk that fills the stage or ends
+    # the part takes the slow route, which writes.
+    if (feed.to_sink and feed.stage[0] != NULL and not feed.busy[0] and staged + n < feed.stage_size
+            and feed.flushed[0] + staged + n < feed.length):
+        memcpy(feed.stage[0] + staged, ptr, n)
+        feed.staged[0] = <Py_ssize_t>(staged + n)
+        return n
+    with gil:
+        return (<_CurlWriter>feed.writer)._call_slow(ptr, n)
+
+
+cdef class _CurlWriter:
+    """The C write callback's state for one transfer into ``sink``; ``slow`` is the Python write
+    callback that gets every chunk the C one does not take (see bind_writer)."""
+
+    cdef _Feed feed
+    cdef PartSink sink
+    cdef object slow
+
+    def __cinit__(self, PartSink sink not None, slow):
+        self.sink = sink
+        self.slow = slow
+        self.feed.stage = &sink._stage
+        self.feed.staged = &sink._staged
+        self.feed.flushed = &sink._flushed
+        self.feed.busy = &sink._busy
+        self.feed.length = sink._length
+        self.feed.stage_size = <size_t>sink.stage_size
+        self.feed.to_sink = False
+        self.feed.writer = <PyObject *>self
+
+    cdef size_t _call_slow(self, char *ptr, size_t n) noexcept:
+        # As pycurl does with a callback's exception: reported as unraisable, and the transfer
+        # aborted (this returns 0).
+        cdef PartSink sink = self.sink
+        cdef uint64_t before = sink._flushed + <uint64_t>sink._staged
+        view = PyMemoryView_FromMemory(ptr, <Py_ssize_t>n, 0x100)  # PyBUF_READ
+        try:
+            result = self.slow(view)
+        finally:
+            view.release()  # libcurl reuses the buffer: nothing may read it later
+        self.feed.to_sink = n > 0 and sink.error is None and sink._flushed + <uint64_t>sink._staged == before + n
+        return n if result is None else result
+
+
+# pycurl keeps the CURL pointer in its Curl object right after the attributes dict and the
+# weak-reference list (src/pycurl.h: PyObject_HEAD, dict, weakreflist, handle), and does not
+# export it. _handle_offset is where, once a Curl type has the expected shape, and libcurl is
+# asked to confirm every handle found there (cosfast_curl_bind_handle). 0: no C callback in
+# this process (a pycurl of another shape, or its libcurl not found); the Python one is used.
+cdef Py_ssize_t _handle_offset = -1
+
+
+cdef Py_ssize_t _find_handle_offset(type curl_type):
+    cdef PyTypeObject *kind = <PyTypeObject *>curl_type
+    cdef Py_ssize_t pointer = sizeof(void *)
+    cdef Py_ssize_t weakref_offset = curl_type.__weakrefoffset__
+    if weakref_offset != <Py_ssize_t>sizeof(PyObject) + pointer or kind.tp_basicsize < weakref_offset + 2 * pointer:
+        return 0
+    if cosfast_curl_resolve(<const void *>kind.tp_dealloc) != 0:
+        return 0
+    return weakref_offset + pointer
+
+
+def bind_writer(curl, sink, slow):
+    """Makes ``slow`` (a pycurl write callback taking a memoryview) the WRITEFUNCTION of the
+    pycurl handle ``curl`` for a transfer whose body goes to ``sink`` (a PartSink), with a C
+    callback in front where this process can have one: chunks that only add to the sink's stage
+    are copied there without the GIL or a Python call, and ``slow`` sees the others, so it must
+    pass a chunk to ``sink`` exactly when the body is meant for it. Call before the transfer
+    starts; returns what must stay referenced until the transfer has ended and the handle has
+    another WRITEFUNCTION (None where ``slow`` itself was set)."""
+    global _handle_offset
+    cdef void *handle = NULL
+    cdef _CurlWriter writer
+    if isinstance(sink, PartSink) and sink.stage_size > 0:
+        if _handle_offset < 0:
+            _handle_offset = _find_handle_offset(type(curl))
+        if _handle_offset > 0 and type(curl).__basicsize__ >= _handle_offset + sizeof(void *):
+            handle = cosfast_curl_bind_handle(<void *const *>(<char *><PyObject *>curl + _handle_offset),
+                                              <PyObject *>curl)
+    if handle != NULL:
+        writer = _CurlWriter(sink, slow)
+        if cosfast_curl_set_writer(handle, _write_chunk, &writer.feed) == 0:
+            return writer
+    bind_python_writer(curl, slow)
+    return None

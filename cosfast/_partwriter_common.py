@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pycurl
+
 MAX_U64 = (1 << 64) - 1
 MAX_SIZE = (1 << 63) - 1  # off_t
 
@@ -71,3 +73,8 @@ class PartOverflowError(ValueError):
 
 def _rebuild(offset: int, length: int, written: int, chunk: int) -> PartOverflowError:
     return PartOverflowError(offset=offset, length=length, written=written, chunk=chunk)
+
+
+def bind_python_writer(curl: pycurl.Curl, slow) -> None:
+    """``slow`` as the plain pycurl WRITEFUNCTION of ``curl`` (what bind_writer falls back to)."""
+    curl.setopt(pycurl.WRITEFUNCTION, slow, use_memoryview=True)

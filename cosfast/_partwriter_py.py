@@ -11,13 +11,14 @@ import time
 from typing import Optional, Union
 
 from cosfast._partwriter_common import (
-    MAX_SIZE, RECYCLE_ALWAYS, RECYCLE_NEVER, RECYCLE_WHEN_SLOW, PartOverflowError, check_part, check_range, os_error,
-    recycle_mode,
+    MAX_SIZE, RECYCLE_ALWAYS, RECYCLE_NEVER, RECYCLE_WHEN_SLOW, PartOverflowError, bind_python_writer, check_part,
+    check_range, os_error, recycle_mode,
 )
 from cosfast.crc64 import KERNEL as CRC64_KERNEL
 from cosfast.crc64 import crc64
 
-__all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile", "recycle_mode", "release_recycled"]
+__all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile", "bind_writer", "recycle_mode",
+           "release_recycled"]
 
 # Errors meaning "this file system cannot preallocate", not "no space": fall back to ftruncate.
 _NO_PREALLOCATE = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
@@ -432,3 +433,8 @@ def _byte_view(chunk) -> memoryview:
     if not view.c_contiguous:
         raise BufferError("a PartSink chunk must be a contiguous buffer")
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def bind_writer(curl, sink: PartSink, slow) -> None:
+    """``slow`` as the WRITEFUNCTION of ``curl`` (the compiled module puts a C callback in front)."""
+    bind_python_writer(curl, slow)

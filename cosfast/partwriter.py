@@ -60,6 +60,11 @@ PartSink = _impl.PartSink
 #: Drops the pages of closed recycling TempFiles still waiting for their writeback (call when a
 #: download ends; see TempFile's ``recycle``).
 release_recycled = _impl.release_recycled
+#: Sets the write callback of a pycurl handle whose body goes to a PartSink: bind_writer(curl,
+#: sink, slow) with ``slow`` the Python callback; the compiled module puts a C callback in front
+#: that copies chunks into the sink's stage without the GIL. Returns what must stay referenced
+#: while the transfer runs.
+bind_writer = _impl.bind_writer
 #: Checks TempFile's ``recycle`` argument (False, True or "when-slow").
 recycle_mode = _impl.recycle_mode
 #: Name of the CRC-64 kernel the part writer runs.
@@ -68,4 +73,4 @@ CRC64_KERNEL: str = _impl.CRC64_KERNEL
 DEFAULT_STAGE_SIZE = 1024 * 1024
 
 __all__ = ["CRC64_KERNEL", "DEFAULT_STAGE_SIZE", "PartOverflowError", "PartSink", "TempFile", "backend",
-           "recycle_mode", "release_recycled"]
+           "bind_writer", "recycle_mode", "release_recycled"]

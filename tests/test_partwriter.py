@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import http.server
 import json
 import os
 import pickle
@@ -28,6 +27,7 @@ from cosfast import partwriter
 from cosfast._backend import NO_EXTENSIONS
 from cosfast._partwriter_common import PartOverflowError
 from cosfast.crc64 import crc64, crc64_combine
+from local_http import serving_bodies
 from pagecache import resident_fraction
 
 REPO_ROOT = Path(cosfast.__file__).resolve().parent.parent
@@ -438,28 +438,10 @@ def test_full_tmpfs_mid_write_stores_enospc(pw, small_tmpfs):
 BODY = random_bytes(700_000, seed=6)
 
 
-class _BodyHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
-        try:
-            self.wfile.write(BODY)
-        except ConnectionError:
-            pass  # the abort tests' client hangs up mid-body on purpose
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def http_url():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BodyHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/object"
-    server.shutdown()
-    server.server_close()
+    with serving_bodies(lambda path: BODY) as base:
+        yield f"{base}/object"
 
 
 def curl_into(url: str, callback) -> pycurl.error | None:

@@ -10,7 +10,7 @@
 #   UBSAN_OPTIONS=halt_on_error=1  undefined behaviour fails the run
 # Any ASan/UBSan report makes the run fail (abort, non-zero status).
 #
-#   tools/asan_tests.sh                    # tests/test_crc64.py tests/test_partwriter.py
+#   tools/asan_tests.sh                    # tests/test_crc64.py tests/test_partwriter.py tests/test_curlwrite.py
 #   tools/asan_tests.sh tests/test_crc64.py -k combine   # other pytest arguments
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,7 +30,7 @@ done
 
 libasan="$(gcc -print-file-name=libasan.so)"
 if [ "$#" -eq 0 ]; then
-    set -- tests/test_crc64.py tests/test_partwriter.py
+    set -- tests/test_crc64.py tests/test_partwriter.py tests/test_curlwrite.py
 fi
 export LD_PRELOAD="$libasan" ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" PYTHONMALLOC=malloc \
        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" COSFAST_NO_EXTENSIONS=

@@ -51,7 +51,7 @@ class Attempt:
     response without a body, when the exchange ends."""
 
     __slots__ = ("job", "head", "range_asked", "accept_body", "error_body", "violation", "write",
-                 "on_header", "_lines", "_head_read")
+                 "writer", "on_header", "_lines", "_head_read")
 
     def __init__(self, job: "RangeJob", range_asked: Optional[str]) -> None:
         self.job = job
@@ -77,6 +77,7 @@ class Attempt:
             return None
 
         self.write = write
+        self.writer: object = None  # what the engine's bind_writer returned: kept while the transfer runs
 
     def read_head(self) -> None:
         """Parses the collected header lines (once) and decides whether the body is the data

@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Iterator, Optional, Protocol, Union
 
 import pycurl
 
+from cosfast import partwriter
 from cosfast.transfer.attempt import Attempt, outcome
 from cosfast.transfer.errors import TransferError
 from cosfast.transfer.plan import Part
@@ -327,7 +328,7 @@ class _Lane:
         curl.setopt(pycurl.URL, url)
         curl.setopt(pycurl.HTTPHEADER, header_lines)
         curl.setopt(pycurl.HEADERFUNCTION, attempt.on_header)
-        curl.setopt(pycurl.WRITEFUNCTION, attempt.write, use_memoryview=True)
+        attempt.writer = partwriter.bind_writer(curl, job.sink, attempt.write)
         self._multi.add_handle(curl)
         return curl, attempt
 
