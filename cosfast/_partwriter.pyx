@@ -49,6 +49,7 @@ cdef extern from "partwriter.h":
     void cosfast_pw_recycle_step(int fd) nogil
     void cosfast_pw_writeback(int fd) nogil
     void cosfast_pw_drop_clean(int fd) nogil
+    void cosfast_pw_drop_all(int fd) nogil
 
 cdef extern from "curlwrite.h":
     ctypedef size_t (*cosfast_curl_write_fn)(char *ptr, size_t size, size_t nmemb, void *userdata) noexcept nogil
@@ -153,8 +154,8 @@ cdef enum:  # the values of cosfast._partwriter_common.recycle_mode
     _RECYCLE_WHEN_SLOW = 1
     _RECYCLE_ALWAYS = 2
 # A closed recycling file's pages are under writeback for a while, and only clean pages can be
-# dropped: a duplicate of its descriptor waits in this ring, and its clean pages are dropped when
-# _RECYCLE_RING files later it leaves the ring (or at release_recycled()). Small objects of a
+# dropped: a duplicate of its descriptor waits in this ring, and when _RECYCLE_RING files later
+# it leaves the ring (or at release_recycled()) its writeback is waited for and its pages dropped. Small objects of a
 # batch thus hand their pages on to the objects that follow. GIL-guarded; a forked child forgets
 # its parent's entries (closing its copies only).
 cdef enum:
@@ -175,7 +176,8 @@ cdef void _ring_forget_inherited() noexcept:
 
 
 cdef void _ring_push(int fd) noexcept:
-    """Takes ownership of ``fd``; drops the pages of (and closes) the oldest entry when full."""
+    """Takes ownership of ``fd``; drops the pages of (and closes) the oldest entry when full,
+    after its writeback."""
     global _ring_count
     cdef int oldest, i
     _ring_forget_inherited()
@@ -185,22 +187,23 @@ cdef void _ring_push(int fd) noexcept:
             _ring_fds[i - 1] = _ring_fds[i]
         _ring_count -= 1
         with nogil:
-            cosfast_pw_drop_clean(oldest)
+            cosfast_pw_drop_all(oldest)  # long written back, as a rule: this rarely waits
             cosfast_pw_close(oldest)
     _ring_fds[_ring_count] = fd
     _ring_count += 1
 
 
 def release_recycled():
-    """Drops the clean pages of every closed recycling file still waiting in the ring and closes
-    their descriptors (call at the end of a download: pages still under writeback stay)."""
+    """Waits for the writeback of every closed recycling file still in the ring, drops their
+    pages and closes their descriptors (call at the end of a download: then none of its pages
+    stays in the page cache; the wait is for the last few MiB written)."""
     global _ring_count
     cdef int i, fd
     _ring_forget_inherited()
     for i in range(_ring_count):
         fd = _ring_fds[i]
         with nogil:
-            cosfast_pw_drop_clean(fd)
+            cosfast_pw_drop_all(fd)
             cosfast_pw_close(fd)
     _ring_count = 0
 

@@ -79,23 +79,33 @@ def _ring_take() -> list[int]:
     return _ring
 
 
+def _drop_all(fd: int) -> None:
+    """Waits until the file is written back, then drops its pages (and closes ``fd``)."""
+    try:
+        os.fdatasync(fd)  # os has no sync_file_range
+    except OSError:
+        pass  # the drop is advice; the download's own writes reported their errors
+    _drop_clean(fd)
+    os.close(fd)
+
+
 def _ring_push(fd: int) -> None:
     with _recycle_lock:
         ring = _ring_take()
         oldest = ring.pop(0) if len(ring) == _RECYCLE_RING else -1
         ring.append(fd)
     if oldest >= 0:
-        _drop_clean(oldest)
-        os.close(oldest)
+        _drop_all(oldest)
 
 
 def release_recycled() -> None:
+    """Waits for the writeback of the closed recycling files in the ring, drops their pages and
+    closes their descriptors (see the compiled module)."""
     with _recycle_lock:
         fds = list(_ring_take())
         _ring.clear()
     for fd in fds:
-        _drop_clean(fd)
-        os.close(fd)
+        _drop_all(fd)
 
 
 class TempFile:

@@ -164,6 +164,15 @@ void cosfast_pw_drop_clean(int fd) {
     posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
+void cosfast_pw_drop_all(int fd) {
+#ifdef __linux__
+    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+#else
+    fdatasync(fd);
+#endif
+    cosfast_pw_drop_clean(fd);
+}
+
 void cosfast_pw_recycle_step(int fd) {
     cosfast_pw_writeback(fd);
     cosfast_pw_drop_clean(fd);

@@ -61,6 +61,9 @@ int cosfast_pw_prefetch(int fd, uint64_t offset, uint64_t len);
 void cosfast_pw_recycle_step(int fd);
 void cosfast_pw_writeback(int fd);
 void cosfast_pw_drop_clean(int fd);
+/* Writes back every dirty page of the file, waits until all its writeback has ended, then drops
+ * its pages: none stays in the page cache (for the end of a download). Failures are ignored. */
+void cosfast_pw_drop_all(int fd);
 
 /* fdatasync / fsync, retried on EINTR. Return 0 or -errno. */
 int cosfast_pw_fdatasync(int fd);
