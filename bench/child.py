@@ -191,6 +191,8 @@ FACTORIES: dict[tuple[str, str], Callable[[Job], Transfer]] = {
     ("cosfast-direct", "big"): lambda job: cosfast_big(job, DirectIO=True),
     ("cosfast-keep", "big"): lambda job: cosfast_big(job, KeepPageCache=True),
     ("cosfast-keep", "small"): lambda job: cosfast_small(job, KeepPageCache=True),
+    ("cosfast-drop", "big"): lambda job: cosfast_big(job, KeepPageCache=False),
+    ("cosfast-drop", "small"): lambda job: cosfast_small(job, KeepPageCache=False),
     ("cosfast", "small"): cosfast_small,
     ("sdk", "big"): sdk_big,
     ("sdk-t16", "big"): lambda job: sdk_big(job, MAXThread=16),
