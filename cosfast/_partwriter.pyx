@@ -155,12 +155,17 @@ cdef enum:  # the values of cosfast._partwriter_common.recycle_mode
     _RECYCLE_ALWAYS = 2
 # A closed recycling file's pages are under writeback for a while, and only clean pages can be
 # dropped: a duplicate of its descriptor waits in this ring, and when _RECYCLE_RING files later
-# it leaves the ring (or at release_recycled()) its writeback is waited for and its pages dropped. Small objects of a
-# batch thus hand their pages on to the objects that follow. GIL-guarded; a forked child forgets
-# its parent's entries (closing its copies only).
+# it leaves the ring (or at release_recycled()) its pages are dropped. Small objects of a batch
+# thus hand their pages on to the objects that follow. A file that recycled all along
+# (recycle=True) is waited for first, so none of its pages stays cached: its writeback started
+# every RECYCLE_STEP bytes, and only the last few are left. A "when-slow" file may have written
+# much without recycling (its budget ran out), and waiting for all that to reach the disk could
+# take seconds: only its clean pages are dropped. GIL-guarded; a forked child forgets its
+# parent's entries (closing its copies only).
 cdef enum:
     _RECYCLE_RING = 32
 cdef int _ring_fds[_RECYCLE_RING]
+cdef bint _ring_wait[_RECYCLE_RING]
 cdef int _ring_count = 0
 cdef int _ring_pid = 0
 
@@ -175,36 +180,45 @@ cdef void _ring_forget_inherited() noexcept:
         _ring_pid = pid
 
 
-cdef void _ring_push(int fd) noexcept:
-    """Takes ownership of ``fd``; drops the pages of (and closes) the oldest entry when full,
-    after its writeback."""
+cdef void _ring_drop(int fd, bint wait) noexcept nogil:
+    if wait:
+        cosfast_pw_drop_all(fd)
+    else:
+        cosfast_pw_drop_clean(fd)
+    cosfast_pw_close(fd)
+
+
+cdef void _ring_push(int fd, bint wait) noexcept:
+    """Takes ownership of ``fd`` (``wait``: the file recycled all along); drops the pages of (and
+    closes) the oldest entry when full."""
     global _ring_count
     cdef int oldest, i
+    cdef bint oldest_waits
     _ring_forget_inherited()
     if _ring_count == _RECYCLE_RING:
-        oldest = _ring_fds[0]
+        oldest, oldest_waits = _ring_fds[0], _ring_wait[0]
         for i in range(1, _RECYCLE_RING):
             _ring_fds[i - 1] = _ring_fds[i]
+            _ring_wait[i - 1] = _ring_wait[i]
         _ring_count -= 1
         with nogil:
-            cosfast_pw_drop_all(oldest)  # long written back, as a rule: this rarely waits
-            cosfast_pw_close(oldest)
+            _ring_drop(oldest, oldest_waits)  # written 32 files ago: as a rule this does not wait
     _ring_fds[_ring_count] = fd
+    _ring_wait[_ring_count] = wait
     _ring_count += 1
 
 
 def release_recycled():
-    """Waits for the writeback of every closed recycling file still in the ring, drops their
-    pages and closes their descriptors (call at the end of a download: then none of its pages
-    stays in the page cache; the wait is for the last few MiB written)."""
+    """Drops the pages of every closed recycling file still in the ring and closes their
+    descriptors (call at the end of a download). Files that recycled all along (recycle=True)
+    are waited for first, so none of their pages stays cached (the wait is for the last few MiB
+    written); "when-slow" files lose only their clean pages."""
     global _ring_count
-    cdef int i, fd
+    cdef int i
     _ring_forget_inherited()
     for i in range(_ring_count):
-        fd = _ring_fds[i]
         with nogil:
-            cosfast_pw_drop_all(fd)
-            cosfast_pw_close(fd)
+            _ring_drop(_ring_fds[i], _ring_wait[i])
     _ring_count = 0
 
 
@@ -369,7 +383,7 @@ cdef class TempFile:
             cosfast_pw_writeback(fd)
             keep = cosfast_pw_dup(fd)
         if keep >= 0:
-            _ring_push(keep)
+            _ring_push(keep, self._recycle_mode == _RECYCLE_ALWAYS)
 
     cdef bint _recycling(self) noexcept:
         return self._recycle_mode == _RECYCLE_ALWAYS or (

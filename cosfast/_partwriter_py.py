@@ -56,7 +56,7 @@ RECYCLE_STEP = 4 * 1024 * 1024
 RECYCLE_BUDGET = 64 * 1024 * 1024  # recycle="when-slow": see the compiled module
 _recycle_budget = 0
 _RECYCLE_RING = 32
-_ring: list[int] = []
+_ring: list[tuple[int, bool]] = []  # (fd, wait for its writeback: it recycled all along)
 _ring_pid = 0
 _recycle_lock = threading.Lock()  # guards the ring and the budget (process-wide)
 
@@ -68,44 +68,46 @@ def _drop_clean(fd: int) -> None:
         pass  # advice only
 
 
-def _ring_take() -> list[int]:
+def _ring_take() -> list[tuple[int, bool]]:
     """The ring's descriptors of this process (a forked child closes its parent's copies)."""
     global _ring_pid
     if _ring_pid != os.getpid():
-        for fd in _ring:
+        for fd, _ in _ring:
             os.close(fd)
         _ring.clear()
         _ring_pid = os.getpid()
     return _ring
 
 
-def _drop_all(fd: int) -> None:
-    """Waits until the file is written back, then drops its pages (and closes ``fd``)."""
-    try:
-        os.fdatasync(fd)  # os has no sync_file_range
-    except OSError:
-        pass  # the drop is advice; the download's own writes reported their errors
+def _ring_drop(fd: int, wait: bool) -> None:
+    """Drops the file's pages, after its writeback if ``wait``, and closes ``fd`` (see the
+    compiled module's ring)."""
+    if wait:
+        try:
+            os.fdatasync(fd)  # os has no sync_file_range
+        except OSError:
+            pass  # the drop is advice; the download's own writes reported their errors
     _drop_clean(fd)
     os.close(fd)
 
 
-def _ring_push(fd: int) -> None:
+def _ring_push(fd: int, wait: bool) -> None:
     with _recycle_lock:
         ring = _ring_take()
-        oldest = ring.pop(0) if len(ring) == _RECYCLE_RING else -1
-        ring.append(fd)
-    if oldest >= 0:
-        _drop_all(oldest)
+        oldest = ring.pop(0) if len(ring) == _RECYCLE_RING else None
+        ring.append((fd, wait))
+    if oldest is not None:
+        _ring_drop(*oldest)
 
 
 def release_recycled() -> None:
-    """Waits for the writeback of the closed recycling files in the ring, drops their pages and
-    closes their descriptors (see the compiled module)."""
+    """Drops the pages of the closed recycling files in the ring and closes their descriptors
+    (see the compiled module)."""
     with _recycle_lock:
-        fds = list(_ring_take())
+        entries = list(_ring_take())
         _ring.clear()
-    for fd in fds:
-        _drop_all(fd)
+    for fd, wait in entries:
+        _ring_drop(fd, wait)
 
 
 class TempFile:
@@ -191,7 +193,7 @@ class TempFile:
             fd, self._fd = self._fd, -1
         if self._recycling():
             _drop_clean(fd)  # starts writeback of the rest
-            _ring_push(os.dup(fd))
+            _ring_push(os.dup(fd), self._recycle_mode == RECYCLE_ALWAYS)
         os.close(fd)
 
     def _recycling(self) -> bool:

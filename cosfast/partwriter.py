@@ -35,8 +35,9 @@ direct write is stored like a buffered one, and the part must then be fetched fr
 ``TempFile(recycle=True)`` keeps the file out of the page cache: writeback is started every 4 MiB
 written and pages already written back are dropped, so later writes reuse them; ``"when-slow"``
 does so only while timed writes show the page cache to be slow. Closed recycling files wait in a
-ring until their last pages are clean; ``release_recycled()`` waits for their writeback and
-drops their pages (call it when a download ends: then none of its pages stays cached).
+ring until their last pages are clean; ``release_recycled()`` drops their pages (call it when a
+download ends: after waiting for the writeback of files that recycled all along, so none of
+their pages stays cached).
 
 A sink holds a reference to its TempFile, so the descriptor stays open while sinks exist;
 ``TempFile.close()`` during a running write defers the real close to the end of that write.
@@ -57,8 +58,8 @@ _impl, backend = load("_partwriter")
 TempFile = _impl.TempFile
 #: The pycurl write callback for one byte range of a TempFile; see the module docstring.
 PartSink = _impl.PartSink
-#: Waits for the writeback of closed recycling TempFiles still in the ring and drops their pages
-#: (call when a download ends; see TempFile's ``recycle``).
+#: Drops the pages of closed recycling TempFiles still in the ring (call when a download ends;
+#: see TempFile's ``recycle``).
 release_recycled = _impl.release_recycled
 #: Sets the write callback of a pycurl handle whose body goes to a PartSink: bind_writer(curl,
 #: sink, slow) with ``slow`` the Python callback; the compiled module puts a C callback in front
