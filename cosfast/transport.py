@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import certifi
 import pycurl
 
+from cosfast import partwriter
 from cosfast.cos_exception import CosClientError
 from cosfast.request import PreparedRequest
 from cosfast.transfer.attempt import RETRYABLE_CURL_ERRORS
@@ -361,9 +362,16 @@ class Exchange:
                     f"{self.request.method} {_public_url(self.request.url)}: "
                     "the body could not be written"
                 )
-        self._slot.curl.setopt(pycurl.WRITEFUNCTION, sink, use_memoryview=True)
-        self._unpause()
-        self._pump_until(lambda: False)
+        curl = self._slot.curl
+        # A PartSink gets libcurl's chunks through the part writer's C callback (see
+        # partwriter.bind_writer); ``writer`` must outlive every call of it.
+        writer = partwriter.bind_writer(curl, sink, sink)
+        try:
+            self._unpause()
+            self._pump_until(lambda: False)
+        finally:
+            curl.setopt(pycurl.WRITEFUNCTION, self._on_body)  # no callback into ``writer`` any more
+            del writer
 
     def drain(self, limit: int = 64 * 1024) -> None:
         """Read and drop what is left of a short body, then close: a connection whose
