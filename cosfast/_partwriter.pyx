@@ -949,10 +949,12 @@ cdef class _CurlWriter:
 
 # pycurl keeps the CURL pointer in its Curl object right after the attributes dict and the
 # weak-reference list (src/pycurl.h: PyObject_HEAD, dict, weakreflist, handle), and does not
-# export it. _handle_offset is where, once a Curl type has the expected shape, and libcurl is
-# asked to confirm every handle found there (cosfast_curl_bind_handle). 0: no C callback in
-# this process (a pycurl of another shape, or its libcurl not found); the Python one is used.
+# export it. _handle_offset is where, in objects of exactly _handle_type (the first type seen,
+# if it has the expected shape), and libcurl is asked to confirm every handle found there
+# (cosfast_curl_bind_handle). 0: no C callback in this process (a pycurl of another shape, or
+# its libcurl not found); the Python one is used.
 cdef Py_ssize_t _handle_offset = -1
+cdef object _handle_type = None
 
 
 cdef Py_ssize_t _find_handle_offset(type curl_type):
@@ -974,13 +976,14 @@ def bind_writer(curl, sink, slow):
     pass a chunk to ``sink`` exactly when the body is meant for it. Call before the transfer
     starts; returns what must stay referenced until the transfer has ended and the handle has
     another WRITEFUNCTION (None where ``slow`` itself was set)."""
-    global _handle_offset
+    global _handle_offset, _handle_type
     cdef void *handle = NULL
     cdef _CurlWriter writer
     if isinstance(sink, PartSink) and sink.stage_size > 0:
         if _handle_offset < 0:
-            _handle_offset = _find_handle_offset(type(curl))
-        if _handle_offset > 0 and type(curl).__basicsize__ >= _handle_offset + sizeof(void *):
+            _handle_type = type(curl)
+            _handle_offset = _find_handle_offset(_handle_type)
+        if _handle_offset > 0 and type(curl) is _handle_type:
             handle = cosfast_curl_bind_handle(<void *const *>(<char *><PyObject *>curl + _handle_offset),
                                               <PyObject *>curl)
     if handle != NULL:

@@ -19,9 +19,9 @@ Decisions where the SDK is silent or faulty (documented in README):
   page-cache pages cost most of a download's CPU (see bench/README.md for when it is faster);
 - on a VM whose kernel hands freed memory back to the host (free page reporting), for an object
   of at least 32 MiB, while the download's writes show the page cache to be slow, its pages are
-  written back as it goes and
-  dropped once clean, so later writes reuse them instead of fresh pages the host must back again
-  (cosfast.partwriter's TempFile, recycle="when-slow"; the rule is in cosfast.transfer.pagecache).
+  written back as it goes and dropped once clean, so later writes reuse them instead of fresh
+  pages the host must back again (cosfast.partwriter's TempFile, recycle="when-slow"; the rule
+  is in cosfast.transfer.pagecache).
   On this VM that made 1 GiB downloads 1.2-1.8x as fast at ~0.5x the CPU, and a download larger
   than memory does not push everything else out of the cache. ``KeepPageCache`` (a cosfast
   keyword): None (default) decides so, True always keeps the pages (for a file read again at

@@ -13,7 +13,7 @@ import pytest
 
 from cosfast.crc64 import crc64
 from local_http import serving_bodies
-from test_partwriter import MODULES, random_bytes
+from test_partwriter import pw, random_bytes  # noqa: F401 (pw: the part-writer fixture, every backend)
 
 MiB = 1 << 20
 BODY = random_bytes(5 * MiB + 12345, seed=61)
@@ -24,11 +24,6 @@ def base_url():
     # GET /from/<n>: the body from byte n on.
     with serving_bodies(lambda path: BODY[int(path.rsplit("/", 1)[1]):]) as base:
         yield f"{base}/from/"
-
-
-@pytest.fixture(params=MODULES, ids=lambda name: name.rsplit(".", 1)[1])
-def pw(request):
-    return __import__(request.param, fromlist=["bind_writer"])
 
 
 def compiled(pw) -> bool:
