@@ -189,6 +189,7 @@ def obstore_small(job: Job) -> Transfer:
 FACTORIES: dict[tuple[str, str], Callable[[Job], Transfer]] = {
     ("cosfast", "big"): cosfast_big,
     ("cosfast-direct", "big"): lambda job: cosfast_big(job, DirectIO=True),
+    ("cosfast-buffered", "big"): lambda job: cosfast_big(job, DirectIO=False),
     ("cosfast-keep", "big"): lambda job: cosfast_big(job, KeepPageCache=True),
     ("cosfast-keep", "small"): lambda job: cosfast_small(job, KeepPageCache=True),
     ("cosfast-drop", "big"): lambda job: cosfast_big(job, KeepPageCache=False),

@@ -87,6 +87,8 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("cosfast", "big", "cosfast download_file, defaults", "cosfast", _python_child),
     Contender("cosfast-direct", "big", "cosfast download_file, DirectIO=True (stages with O_DIRECT)", "cosfast",
               _python_child),
+    Contender("cosfast-buffered", "big", "cosfast download_file, DirectIO=False (every stage through the page cache)",
+              "cosfast", _python_child),
     Contender("cosfast-keep", "big", "cosfast download_file, KeepPageCache=True (no page recycling)", "cosfast",
               _python_child),
     Contender("cosfast-drop", "big", "cosfast download_file, KeepPageCache=False (always recycling pages)",

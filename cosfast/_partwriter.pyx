@@ -18,7 +18,7 @@ from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from posix.unistd cimport getpid
 
 from cosfast._partwriter_common import (
-    MAX_SIZE, PartOverflowError, bind_python_writer, check_part, check_range, os_error, recycle_mode,
+    MAX_SIZE, PartOverflowError, bind_python_writer, check_direct, check_part, check_range, os_error, recycle_mode,
 )
 from cosfast.crc64 import KERNEL as _CRC64_KERNEL
 
@@ -78,11 +78,12 @@ CRC64_KERNEL = cosfast_crc64_impl_name().decode()
 # Direct stage writes (PartSink(direct=True); why: src_c/directwrite.h). A full stage at an
 # aligned offset is written with O_DIRECT through native AIO when the sink has a free slot, and
 # through the page cache otherwise, so the disk takes what it can while the receiving thread
-# never waits for it. Opt-in: it pays only where the page cache is very slow (1 GiB from nginx
-# here, with buffered downloads at 0.75-0.85 GB/s: 1.01-1.09x the speed at two thirds of the
-# CPU; with buffered downloads at 1.15-1.4 GB/s: 0.69-0.85x the speed), and the bytes written
-# direct are not in the page cache afterwards (which is what a user staging more data than
-# memory wants). A stage in flight is a whole staging buffer: _DW_MAX_IN_FLIGHT bounds the
+# never waits for it. It pays where the disk keeps up with the download, or the page cache is
+# very slow (1 GiB from nginx, buffered downloads at 0.75-0.85 GB/s: 1.01-1.09x the speed at
+# two thirds of the CPU; on a 0.4-0.8 GB/s disk with buffered downloads at 1.15-1.4 GB/s:
+# 0.69-0.85x the speed; on a 1.5 GB/s disk: 1.18x at 0.8x the CPU), which direct="auto" judges
+# below, and the bytes written direct are not in the page cache afterwards (which is what a
+# user staging more data than memory wants). A stage in flight is a whole staging buffer: _DW_MAX_IN_FLIGHT bounds the
 # memory all sinks together hold for them. A sink waits for its writes when its part is
 # complete, so the last _DW_TAIL_STAGES stages of a part go through the page cache (the writes
 # still in flight then are few and nearly done); a ``finish_later`` sink does not wait (its
@@ -95,6 +96,61 @@ cdef enum:
 cdef uint64_t _DW_TAIL_STAGES = 2
 cdef size_t _DW_MIN_WRITE = 64 * 1024  # smaller tails are not worth a direct write
 cdef int _dw_in_flight = 0  # direct writes in flight, all sinks (GIL-guarded)
+
+# direct="auto" (a download's default for multi-part objects): direct stages pay where the disk
+# takes them as fast as they arrive, and cost speed where it does not. On a disk that writes
+# 1.4-1.6 GB/s (dd oflag=direct), 1 GiB from nginx went 1.18x as fast at 0.66 instead of 0.83
+# CPU s; on one that wrote 0.4-0.8 GB/s, 0.69-0.85x as fast (bench/README.md). A slow disk
+# shows as stages that find no free slot, because the writes before them have not ended: 1 GiB
+# from nginx with every stage offered to the disk, counted per stage (5 parts at a time): on the
+# 1.5 GB/s disk 74-80% went direct, through a 500 MB/s throttle (blkio) 14%. (Some stages find
+# no slot on any disk: a completed write holds its slot until its sink next looks.) So the auto
+# sinks of the process count their full stages: when fewer than _AUTO_MIN_SHARE_PERCENT of a
+# window of _AUTO_WINDOW went direct, auto sinks write buffered for the next _AUTO_PAUSE
+# stages, then try again (the disk may have been busy with something else). GIL-guarded.
+cdef enum:
+    _AUTO_WINDOW = 128  # 128 MiB of 1 MiB stages
+    _AUTO_MIN_SHARE_PERCENT = 40
+    _AUTO_PAUSE = 512  # 512 MiB of 1 MiB stages
+cdef int _auto_seen = 0  # full stages of auto sinks in this window
+cdef int _auto_went_direct = 0  # of which went direct
+cdef int _auto_paused_for = 0  # stages still to write buffered after a slow window
+
+
+cdef bint _auto_direct_paused() noexcept:
+    """Whether an auto sink's full stage must go through the page cache (counts it if so)."""
+    global _auto_paused_for
+    if _auto_paused_for == 0:
+        return False
+    _auto_paused_for -= 1
+    return True
+
+
+cdef void _auto_direct_note(bint went_direct) noexcept:
+    """Counts an auto sink's full stage that was offered to the disk; judges each window."""
+    global _auto_seen, _auto_went_direct, _auto_paused_for
+    _auto_seen += 1
+    _auto_went_direct += went_direct
+    if _auto_seen == _AUTO_WINDOW:
+        if _auto_went_direct * 100 < _AUTO_WINDOW * _AUTO_MIN_SHARE_PERCENT:
+            _auto_paused_for = _AUTO_PAUSE
+        _auto_seen = 0
+        _auto_went_direct = 0
+
+
+def auto_direct_paused():
+    """True while sinks with direct="auto" write through the page cache because, in this
+    process, too few of their recent stages could go direct (the disk did not keep up)."""
+    return _auto_paused_for > 0
+
+
+def reset_auto_direct():
+    """Forgets the auto sinks' record: the next stages are offered to the disk again (for a
+    long-running process that knows the disk has changed; the tests start each from here)."""
+    global _auto_seen, _auto_went_direct, _auto_paused_for
+    _auto_seen = 0
+    _auto_went_direct = 0
+    _auto_paused_for = 0
 
 # AIO contexts are recycled like the stages: io_destroy waits for an RCU grace period (~30 ms
 # here) and a download uses one context per part. A context is only pooled with nothing in
@@ -517,6 +573,7 @@ cdef class PartSink:
     cdef readonly bint prefetch
     cdef uint64_t _prefetched_until  # absolute offset: writes below it were prefetched
     cdef readonly bint direct  # still allowed to write direct (cleared where it cannot)
+    cdef readonly bint direct_auto  # direct="auto": its stages go direct only while the disk keeps up
     cdef readonly Py_ssize_t direct_writes
     cdef uint64_t _aio  # the native AIO context, 0 until the first direct write
     cdef unsigned char *_in_flight[_DW_DEPTH]  # the buffer of each slot's write, or NULL
@@ -526,8 +583,9 @@ cdef class PartSink:
     cdef readonly bint finish_later
 
     def __init__(self, TempFile tempfile not None, offset, length, *, crc=0, written=0,
-                 Py_ssize_t stage_size=0, bint prefetch=False, bint direct=False, bint finish_later=False):
+                 Py_ssize_t stage_size=0, bint prefetch=False, direct=False, bint finish_later=False):
         check_part(tempfile, offset, length, crc, written)
+        check_direct(direct)
         if stage_size < 0:
             raise ValueError(f"stage_size must be >= 0, got {stage_size}")
         self.tempfile = tempfile
@@ -543,7 +601,8 @@ cdef class PartSink:
         # Prefetched pages would be fresh ones, and a recycling step would drop them unwritten.
         self.prefetch = prefetch and tempfile._recycle_mode == _RECYCLE_NEVER
         self._prefetched_until = 0
-        self.direct = direct and stage_size > 0 and stage_size % COSFAST_DW_ALIGN == 0
+        self.direct = direct is not False and stage_size > 0 and stage_size % COSFAST_DW_ALIGN == 0
+        self.direct_auto = direct == "auto"
         self.finish_later = finish_later
 
     def __dealloc__(self):
@@ -691,15 +750,11 @@ cdef class PartSink:
         stage is then in flight and no longer the sink's; an unaligned tail of the part's last
         bytes was written buffered), 0 if they must be written buffered, -1 with the error
         stored when a direct write failed."""
-        global _dw_in_flight
         cdef uint64_t start = self._offset + self._flushed
         cdef uint64_t part_end = self._offset + self._length
-        cdef uint64_t crc = self._crc
         cdef size_t head = n
-        cdef unsigned char *stage = self._stage
-        cdef TempFile tempfile = self.tempfile
-        cdef int fd, direct_fd, slot, rc
-        if start % COSFAST_DW_ALIGN or <uintptr_t>stage % COSFAST_DW_ALIGN:
+        cdef int rc
+        if start % COSFAST_DW_ALIGN or <uintptr_t>self._stage % COSFAST_DW_ALIGN:
             return 0
         if self.finish_later and start + n == part_end:
             head = n - n % COSFAST_DW_ALIGN  # the part's last bytes: nobody waits for them here
@@ -707,6 +762,23 @@ cdef class PartSink:
                 return 0
         elif n != <size_t>self.stage_size or (not self.finish_later and part_end - start - n < _DW_TAIL_STAGES * n):
             return 0
+        if self.direct_auto and _auto_direct_paused():
+            return 0
+        rc = self._submit_direct(n, head, start)
+        # Only full stages of a sink that can write direct tell how the disk keeps up (a file
+        # system without O_DIRECT clears ``direct`` and says nothing about it).
+        if self.direct_auto and self.direct and rc >= 0 and n == <size_t>self.stage_size:
+            _auto_direct_note(rc == 1)
+        return rc
+
+    cdef int _submit_direct(self, size_t n, size_t head, uint64_t start) except -2:
+        """_write_direct's submission of the stage's first ``head`` of ``n`` bytes, at ``start``:
+        the same results."""
+        global _dw_in_flight
+        cdef uint64_t crc = self._crc
+        cdef unsigned char *stage = self._stage
+        cdef TempFile tempfile = self.tempfile
+        cdef int fd, direct_fd, slot, rc
         if self._in_flight_count and self._wait_direct(0) != 0:
             return -1
         if self._in_flight_count == _DW_DEPTH or _dw_in_flight >= _DW_MAX_IN_FLIGHT:
@@ -992,3 +1064,4 @@ def bind_writer(curl, sink, slow):
             return writer
     bind_python_writer(curl, slow)
     return None
+

@@ -37,6 +37,13 @@ def recycle_mode(recycle: object) -> int:
     raise ValueError(f"recycle must be False, True or 'when-slow', got {recycle!r}")
 
 
+def check_direct(direct: object) -> None:
+    """PartSink's ``direct`` argument: False, True or "auto" (see the compiled module's
+    _AUTO_WINDOW)."""
+    if direct is not False and direct is not True and direct != "auto":
+        raise ValueError(f"direct must be False, True or 'auto', got {direct!r}")
+
+
 def check_part(tempfile, offset: int, length: int, crc: int, written: int) -> None:
     """A part must lie inside its file, and a resumed one cannot have written past its end."""
     check_range("offset", offset, MAX_SIZE)

@@ -11,14 +11,14 @@ import time
 from typing import Optional, Union
 
 from cosfast._partwriter_common import (
-    MAX_SIZE, RECYCLE_ALWAYS, RECYCLE_NEVER, RECYCLE_WHEN_SLOW, PartOverflowError, bind_python_writer, check_part,
-    check_range, os_error, recycle_mode,
+    MAX_SIZE, RECYCLE_ALWAYS, RECYCLE_NEVER, RECYCLE_WHEN_SLOW, PartOverflowError, bind_python_writer, check_direct,
+    check_part, check_range, os_error, recycle_mode,
 )
 from cosfast.crc64 import KERNEL as CRC64_KERNEL
 from cosfast.crc64 import crc64
 
-__all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile", "bind_writer", "recycle_mode",
-           "release_recycled"]
+__all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile", "auto_direct_paused", "bind_writer",
+           "recycle_mode", "release_recycled", "reset_auto_direct"]
 
 # Errors meaning "this file system cannot preallocate", not "no space": fall back to ftruncate.
 _NO_PREALLOCATE = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
@@ -108,6 +108,15 @@ def release_recycled() -> None:
         _ring.clear()
     for fd, wait in entries:
         _ring_drop(fd, wait)
+
+
+def auto_direct_paused() -> bool:
+    """Always False: the twin never writes direct, so it never finds the disk slow."""
+    return False
+
+
+def reset_auto_direct() -> None:
+    """Nothing to forget (see auto_direct_paused)."""
 
 
 class TempFile:
@@ -284,11 +293,13 @@ class PartSink:
 
     def __init__(
         self, tempfile: TempFile, offset: int, length: int, *, crc: int = 0, written: int = 0,
-        stage_size: int = 0, prefetch: bool = False, direct: bool = False, finish_later: bool = False,
+        stage_size: int = 0, prefetch: bool = False, direct: Union[bool, str] = False, finish_later: bool = False,
     ) -> None:
         if not isinstance(tempfile, TempFile):
             raise TypeError(f"tempfile must be a TempFile, not {type(tempfile).__name__}")
         check_part(tempfile, offset, length, crc, written)
+        check_direct(direct)
+        self.direct_auto = direct == "auto"
         if not isinstance(stage_size, int) or stage_size < 0:
             raise ValueError(f"stage_size must be >= 0, got {stage_size}")
         self.tempfile = tempfile

@@ -202,12 +202,12 @@ class CosS3Client:
     def download_file(self, Bucket, Key, DestFilePath, PartSize=20, MAXThread=5, EnableCRC=False,
                       progress_callback=None, DumpRecordDir=None, KeySimplifyCheck=True,
                       DisableTempDestFilePath=False, MaxPartCount=10000, *, Fsync=False,
-                      DirectIO=False, KeepPageCache=None, **Kwargs) -> None:
+                      DirectIO=None, KeepPageCache=None, **Kwargs) -> None:
         """Download an object to a file: parts of PartSize MiB over MAXThread connections, each
         pinned to the ETag seen by HEAD, CRC-64 verified before the file is renamed into place,
         resumable after a crash. ``Fsync=True`` (cosfast only) makes the file and its resume
-        records durable before they are published; ``DirectIO=True`` (cosfast only) writes
-        what the disk takes with O_DIRECT; ``KeepPageCache`` (cosfast only): whether the file's
+        records durable before they are published; ``DirectIO`` (cosfast only): whether parts
+        are written with O_DIRECT (None: while the disk keeps up); ``KeepPageCache`` (cosfast only): whether the file's
         pages stay in the page cache (None: decided by the machine). See cosfast/download_file.py."""
         download_file(self, Bucket, Key, DestFilePath, PartSize, MAXThread, EnableCRC,
                       progress_callback, DumpRecordDir, KeySimplifyCheck,

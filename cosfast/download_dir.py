@@ -29,10 +29,9 @@ Options (keyword-only):
   calling process has no other thread; 0 or 1 downloads in this process. An explicit number
   forks even when other threads run: use it only if no other thread can hold a lock the workers
   need (a fork copies locks as they are). MAXThread is the cap for all workers together.
-- ``DirectIO`` (False): as download_file, for the objects larger than PartSize: stages of their
-  parts are written with O_DIRECT as far as the disk keeps up. Objects of at most PartSize
-  always go through the page cache (written direct, 2000 x 256 KiB from nginx ran 0.66-0.69x
-  as fast).
+- ``DirectIO`` (None): as download_file, for the objects larger than PartSize (by default their
+  stages are written with O_DIRECT while the disk keeps up). Objects of at most PartSize always
+  go through the page cache (written direct, 2000 x 256 KiB from nginx ran 0.66-0.69x as fast).
 - ``KeepPageCache`` (None): as download_file: where the kernel hands freed memory to the VM's
   host and writes show the page cache to be slow, the pages of objects of at least 32 MiB are
   written back and dropped from the page cache as they are written, and smaller files keep
@@ -102,7 +101,7 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
                  MaxKeys: int = MAX_KEYS_PER_PAGE, DumpRecordDir: Optional[str] = None,
                  progress_callback: Optional[Callable[[int, int], None]] = None,
                  object_callback: Optional[Callable[[Any], None]] = None, Processes: Optional[int] = None,
-                 DirectIO: bool = False, KeepPageCache: Optional[bool] = None, **Kwargs: Any) -> BatchSummary:
+                 DirectIO: Optional[bool] = None, KeepPageCache: Optional[bool] = None, **Kwargs: Any) -> BatchSummary:
     for name, value in (("Bucket", Bucket), ("Prefix", Prefix)):
         if not isinstance(value, str):
             raise CosClientError(f"{name} must be a string, got {type(value).__name__}")
@@ -110,6 +109,7 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
         raise CosClientError(f"LocalDir must be a non-empty path, got {LocalDir!r}")
     check_positive_int("PartSize", PartSize)
     keep_page_cache = optional_flag("KeepPageCache", KeepPageCache)
+    direct_io = optional_flag("DirectIO", DirectIO)
     check_positive_int("MAXThread", MAXThread, MAX_CONNECTIONS)
     check_positive_int("MaxKeys", MaxKeys, MAX_KEYS_PER_PAGE)
     if Processes is not None and Processes != 0:
@@ -132,7 +132,7 @@ def download_dir(client: Any, Bucket: str, Prefix: str, LocalDir: Any, *, Includ
         include=_patterns("Include", Include), exclude=_patterns("Exclude", Exclude),
         skip_unchanged=bool(SkipUnchanged),
         download=DownloadOptions(part_size_mib=PartSize, max_connections=MAXThread, enable_crc=bool(EnableCRC),
-                                 record_dir=DumpRecordDir, direct_io=bool(DirectIO),
+                                 record_dir=DumpRecordDir, direct_io=direct_io,
                                  keep_page_cache=keep_page_cache,
                                  engine=engine_options(client, MAXThread)),
         progress_callback=progress_callback, object_callback=object_callback, processes=Processes)

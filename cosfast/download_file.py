@@ -13,10 +13,15 @@ Decisions where the SDK is silent or faulty (documented in README):
   second without syncing, because a resumed download re-reads every recorded part and checks its
   CRC-64 (a record ahead of the disk after a power loss costs a refetch, never a wrong file);
   with ``Fsync=True`` the file is fsynced before the rename and each record save is durable;
-- ``DirectIO=True`` (a cosfast keyword; default False) writes the stages of a multi-part download
-  with O_DIRECT as far as the disk takes them, the rest through the page cache (cosfast.partwriter's
-  PartSink, direct=True): for data that should not fill the page cache, or a VM whose fresh
-  page-cache pages cost most of a download's CPU (see bench/README.md for when it is faster);
+- ``DirectIO`` (a cosfast keyword) decides how the 1 MiB stages of a multi-part download reach
+  the disk. None (default): with O_DIRECT while the disk keeps up with the download, else through
+  the page cache (cosfast.partwriter's PartSink, direct="auto": a process whose recent stages
+  mostly found the disk still busy writes buffered for the next GiB, then tries again). A disk
+  that takes stages as fast as they come saves the page cache's copy and its writeback (on this
+  VM, 1 GiB from nginx: 1.18x as fast at 0.66 instead of 0.83 CPU s; bench/README.md); the
+  stages written direct are not in the page cache afterwards. True writes direct as far as the
+  disk takes them whatever the share, False never; ``KeepPageCache=True`` alone also means
+  False;
 - on a VM whose kernel hands freed memory back to the host (free page reporting), for an object
   of at least 32 MiB, while the download's writes show the page cache to be slow, its pages are
   written back as it goes and dropped once clean, so later writes reuse them instead of fresh
@@ -182,13 +187,14 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
                   MAXThread: int = 5, EnableCRC: bool = False, progress_callback: Optional[Callable] = None,
                   DumpRecordDir: Optional[str] = None, KeySimplifyCheck: bool = True,
                   DisableTempDestFilePath: bool = False, MaxPartCount: int = 10000, *,
-                  Fsync: bool = False, DirectIO: bool = False, KeepPageCache: Optional[bool] = None,
+                  Fsync: bool = False, DirectIO: Optional[bool] = None, KeepPageCache: Optional[bool] = None,
                   engine: Optional[TransferEngine] = None,
                   **Kwargs: Any) -> None:
     check_positive_int("PartSize", PartSize)
     check_positive_int("MAXThread", MAXThread, MAX_CONNECTIONS)
     check_positive_int("MaxPartCount", MaxPartCount)
     keep_page_cache = optional_flag("KeepPageCache", KeepPageCache)
+    direct_io = optional_flag("DirectIO", DirectIO)
     if progress_callback is not None and not callable(progress_callback):
         raise CosClientError("progress_callback must be callable(consumed_bytes, total_bytes)")
     if not isinstance(DestFilePath, (str, os.PathLike)) or not os.fspath(DestFilePath):
@@ -207,7 +213,7 @@ def download_file(client: Any, Bucket: str, Key: str, DestFilePath: Any, PartSiz
         part_size_mib=PartSize, max_connections=MAXThread, max_part_count=MaxPartCount,
         enable_crc=bool(EnableCRC), record_dir=DumpRecordDir,
         use_temp_file=not DisableTempDestFilePath, progress_callback=progress_callback,
-        fsync=bool(Fsync), direct_io=bool(DirectIO), keep_page_cache=keep_page_cache,
+        fsync=bool(Fsync), direct_io=direct_io, keep_page_cache=keep_page_cache,
         engine=engine_options(client, MAXThread),
     )
     try:

@@ -31,6 +31,11 @@ through the page cache. The call that completes the part and ``flush()`` wait fo
 with ``finish_later=True`` the completing call does not, ``writing`` says whether some are in
 flight and ``poll()`` collects them without waiting (the download engine's sinks). A failed
 direct write is stored like a buffered one, and the part must then be fetched from its start.
+``direct="auto"`` (the download's default for multi-part objects) does the same only while the
+disk keeps up: when fewer than 3 in 4 of a window of 64 full stages of the process's auto sinks
+could go direct (no free slot: the disk's writes had not ended; or the kernel could not start
+one at once), auto sinks write through the page cache for the next 1024 stages, then try again
+(``auto_direct_paused()``, ``reset_auto_direct()``).
 
 ``TempFile(recycle=True)`` keeps the file out of the page cache: writeback is started every 4 MiB
 written and pages already written back are dropped, so later writes reuse them; ``"when-slow"``
@@ -66,6 +71,11 @@ release_recycled = _impl.release_recycled
 #: that copies chunks into the sink's stage without the GIL. Returns what must stay referenced
 #: while the transfer runs.
 bind_writer = _impl.bind_writer
+#: Whether sinks with direct="auto" write through the page cache for now, because too few of
+#: their recent stages could go direct in this process (the disk did not keep up).
+auto_direct_paused = _impl.auto_direct_paused
+#: Forgets that record: the auto sinks' next stages are offered to the disk again.
+reset_auto_direct = _impl.reset_auto_direct
 #: Checks TempFile's ``recycle`` argument (False, True or "when-slow").
 recycle_mode = _impl.recycle_mode
 #: Name of the CRC-64 kernel the part writer runs.
@@ -73,5 +83,5 @@ CRC64_KERNEL: str = _impl.CRC64_KERNEL
 #: The stage downloads use: writes of 1 MiB, as the official SDK's get_stream_to_file makes.
 DEFAULT_STAGE_SIZE = 1024 * 1024
 
-__all__ = ["CRC64_KERNEL", "DEFAULT_STAGE_SIZE", "PartOverflowError", "PartSink", "TempFile", "backend",
-           "bind_writer", "recycle_mode", "release_recycled"]
+__all__ = ["CRC64_KERNEL", "DEFAULT_STAGE_SIZE", "PartOverflowError", "PartSink", "TempFile", "auto_direct_paused",
+           "backend", "bind_writer", "recycle_mode", "release_recycled", "reset_auto_direct"]

@@ -393,8 +393,9 @@ def test_get_and_get_r_drop_page_cache_write_back_and_drop_the_files_pages(emula
     assert [resident_fraction(tmp_path / "dir2" / key[len("dir/"):]) for key in small] == [0.0] * len(small)
 
 
-def test_keep_and_drop_page_cache_exclude_each_other(emulator, tmp_path):
-    result = run_cli("get", "--keep-page-cache", "--drop-page-cache", f"cos://{emulator.bucket}/x",
-                     str(tmp_path / "x"), env=emulator_env(emulator))
+@pytest.mark.parametrize("flags", [("--keep-page-cache", "--drop-page-cache"), ("--direct-io", "--no-direct-io")])
+def test_opposite_page_cache_flags_exclude_each_other(emulator, tmp_path, flags):
+    result = run_cli("get", *flags, f"cos://{emulator.bucket}/x", str(tmp_path / "x"), env=emulator_env(emulator))
     assert result.returncode == 2
-    assert "not allowed with argument" in result.stderr
+    assert f"argument {flags[1]}: not allowed with argument {flags[0]}" in result.stderr
+    assert list(tmp_path.iterdir()) == []

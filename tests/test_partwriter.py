@@ -41,11 +41,14 @@ MiB = 1 << 20
 def pw(request):
     """The implementation under test (multidict-style: one suite, every backend). Its ring of
     recycled files starts and ends empty: a "when-slow" file recycles only if an earlier write
-    found the page cache slow, so a test's leftovers would otherwise show up in another's counts."""
+    found the page cache slow, so a test's leftovers would otherwise show up in another's counts.
+    Likewise its record of how direct="auto" sinks fared."""
     module = __import__(request.param, fromlist=["PartSink"])
     module.release_recycled()
+    module.reset_auto_direct()
     yield module
     module.release_recycled()
+    module.reset_auto_direct()
 
 
 def child_env() -> dict[str, str]:
@@ -668,6 +671,75 @@ def test_direct_falls_back_to_the_page_cache_when_the_kernel_refuses(pw, tmp_pat
                          env=child_env(),
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+AUTO_STAGE = 64 * 1024  # a whole number of blocks; small, so that a window of stages is a few MiB
+AUTO_WINDOW = 128  # the compiled module's _AUTO_WINDOW
+
+
+def feed_stages(sink, data: bytes, count: int, first: int = 0) -> None:
+    for index in range(first, first + count):
+        assert sink(data[index * AUTO_STAGE:(index + 1) * AUTO_STAGE]) is None, sink.error
+
+
+def test_auto_sinks_write_buffered_once_most_of_their_stages_found_the_disk_busy(pw, tmp_path):
+    # Twelve sinks whose direct writes are never collected (finish_later, not polled) hold the
+    # process's 12 slots, as writes that a disk has not finished would: every stage of an auto
+    # sink then goes through the page cache, and after a window of them the process pauses direct
+    # writes for auto sinks, not for sinks that asked for direct=True.
+    quarter = AUTO_WINDOW * AUTO_STAGE
+    size = 4 * quarter
+    data = random_bytes(size, seed=31)
+    path = tmp_path / "auto.tmp"
+    with pw.TempFile(path, size) as tf:
+        hogs = [pw.PartSink(tf, 2 * i * AUTO_STAGE, 2 * AUTO_STAGE, stage_size=AUTO_STAGE, direct=True,
+                            finish_later=True) for i in range(12)]
+        for index, hog in enumerate(hogs):
+            feed_stages(hog, data, 1, first=2 * index)
+        busy = pw.PartSink(tf, quarter, quarter, stage_size=AUTO_STAGE, direct="auto", finish_later=True)
+        assert busy.direct_auto is True and busy.direct == direct_expected(pw)
+        feed_stages(busy, data, AUTO_WINDOW, first=AUTO_WINDOW)
+        assert busy.direct_writes == 0
+        assert pw.auto_direct_paused() == direct_expected(pw)
+        for index, hog in enumerate(hogs):  # their writes end: the slots are free again
+            feed_stages(hog, data, 1, first=2 * index + 1)
+            hog.flush()
+        assert [hog.direct_writes for hog in hogs] == [2 if direct_expected(pw) else 0] * 12
+        paused = pw.PartSink(tf, 2 * quarter, quarter, stage_size=AUTO_STAGE, direct="auto", finish_later=True)
+        forced = pw.PartSink(tf, 3 * quarter, quarter, stage_size=AUTO_STAGE, direct=True, finish_later=True)
+        feed_stages(paused, data, AUTO_WINDOW, first=2 * AUTO_WINDOW)
+        feed_stages(forced, data, AUTO_WINDOW, first=3 * AUTO_WINDOW)
+        for sink in (busy, paused, forced):
+            sink.flush()
+            assert sink.crc == crc64(data[sink.offset:sink.offset + quarter])
+        assert paused.direct_writes == 0
+        assert (forced.direct_writes > 0) == direct_expected(pw)
+        pw.reset_auto_direct()
+        assert pw.auto_direct_paused() is False
+    hogged = 24 * AUTO_STAGE
+    assert path.read_bytes() == data[:hogged] + bytes(quarter - hogged) + data[quarter:]
+
+
+def test_auto_sinks_write_direct_while_stages_find_free_slots(pw, tmp_path):
+    size = 2 * AUTO_WINDOW * AUTO_STAGE
+    data = random_bytes(size, seed=32)
+    path = tmp_path / "auto-free.tmp"
+    with pw.TempFile(path, size) as tf:
+        sink = pw.PartSink(tf, 0, size, stage_size=AUTO_STAGE, direct="auto", finish_later=True)
+        for index in range(2 * AUTO_WINDOW):
+            feed_stages(sink, data, 1, first=index)
+            sink.flush()  # each write has ended before the next stage: a disk that keeps up
+        assert sink.crc == crc64(data)
+        assert pw.auto_direct_paused() is False
+        assert (sink.direct_writes == 2 * AUTO_WINDOW) == direct_expected(pw)
+    assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("direct", ["yes", 2, None])
+def test_direct_is_false_true_or_auto(pw, tmp_path, direct):
+    with pw.TempFile(tmp_path / "f", MiB) as tf:
+        with pytest.raises(ValueError, match="direct must be False, True or 'auto'"):
+            pw.PartSink(tf, 0, MiB, stage_size=MiB, direct=direct)
 
 
 def test_direct_needs_a_stage_of_whole_blocks(pw, tmp_path):

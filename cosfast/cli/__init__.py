@@ -70,9 +70,13 @@ def _transfer_options(parser: argparse.ArgumentParser) -> None:
                             "objects with the header are always checked")
     group.add_argument("--traffic-limit", type=_positive_int, metavar="BIT/S",
                        help="per-connection bandwidth cap, 819200..838860800 bit/s")
-    group.add_argument("--direct-io", action="store_true",
-                       help="write the parts of objects above --part-size with O_DIRECT as far as the disk "
-                            "keeps up (those bytes are not left in the page cache)")
+    direct = group.add_mutually_exclusive_group()
+    direct.add_argument("--direct-io", dest="direct_io", action="store_const", const=True,
+                        help="write the parts of objects above --part-size with O_DIRECT as far as the disk "
+                             "takes them (those bytes are not left in the page cache); by default only while "
+                             "the disk keeps up with the download")
+    direct.add_argument("--no-direct-io", dest="direct_io", action="store_const", const=False,
+                        help="write every byte through the page cache")
     cache = group.add_mutually_exclusive_group()
     cache.add_argument("--keep-page-cache", dest="keep_page_cache", action="store_const", const=True,
                        help="leave the downloaded files in the page cache")

@@ -28,7 +28,7 @@ from cosfast.transfer.errors import TransferError
 from cosfast.transfer.plan import MIB, Part, choose_part_size, split
 from cosfast.transfer.record import CorruptRecordError, ObjectIdentity, ResumeRecord
 from cosfast.transfer.localfs import unlink_quietly
-from cosfast.transfer.pagecache import recycling_for
+from cosfast.transfer.pagecache import direct_for, recycling_for
 from cosfast.transfer.single import SingleGetTransfer
 
 logger = logging.getLogger("cosfast.download")
@@ -45,8 +45,9 @@ class DownloadOptions:
     record_dir: Optional[str] = None
     use_temp_file: bool = True
     fsync: bool = False
-    # Multipart: full stages may be written with O_DIRECT while the disk keeps up (PartSink).
-    direct_io: bool = False
+    # Multipart: full stages are written with O_DIRECT as far as the disk keeps up (PartSink);
+    # None: only while the disk keeps up with the download (cosfast.transfer.pagecache.direct_for).
+    direct_io: Optional[bool] = None
     # False: the temp file's pages are recycled as they are written back (TempFile(recycle=True)),
     # so the download neither fills the page cache nor pays for fresh pages; True keeps them;
     # None decides by the machine (cosfast.transfer.pagecache).
@@ -181,10 +182,11 @@ class ObjectTransfer(Settlement):
             raise
         self._remaining = len(todo)
         self.resumed_bytes = identity.size - sum(p.length for p in todo)
+        direct = direct_for(self.options.direct_io, self.options.keep_page_cache)
         self.progress = progress_reporter(self.options.progress_callback, identity.size, self.resumed_bytes)
         return [RangeJob(part=p, object_size=identity.size,
                          sink=partwriter.PartSink(self._temp, p.offset, p.length, stage_size=partwriter.DEFAULT_STAGE_SIZE,
-                                                  prefetch=True, direct=self.options.direct_io, finish_later=True),
+                                                  prefetch=True, direct=direct, finish_later=True),
                          build_request=self._build_request, owner=self)
                 for p in todo]
 

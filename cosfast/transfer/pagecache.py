@@ -46,3 +46,13 @@ def recycling_for(keep_page_cache: Optional[bool], size: int) -> Union[bool, str
     if keep_page_cache is None:
         return "when-slow" if size >= RECYCLE_MIN_SIZE and host_takes_freed_memory() else False
     return not keep_page_cache
+
+
+def direct_for(direct_io: Optional[bool], keep_page_cache: Optional[bool]) -> Union[bool, str]:
+    """PartSink's ``direct`` for the parts of a multi-part download under these DirectIO and
+    KeepPageCache settings: DirectIO when given; by default (None) "auto", stages written with
+    O_DIRECT while the disk keeps up (cosfast.partwriter), except that KeepPageCache=True asks
+    for the file's bytes to stay in the page cache."""
+    if direct_io is not None:
+        return direct_io
+    return False if keep_page_cache else "auto"
