@@ -100,7 +100,7 @@ class Plan:
     part_size: int
     max_thread: int
     enable_crc: bool
-    direct_io: bool
+    direct_io: bool | None  # None: the default, direct while the disk keeps up
     record_dir: bool
     sentinel: bytes | None
     faults: tuple
@@ -149,7 +149,7 @@ def draw_plan(rng: random.Random, index: int, max_size: int) -> Plan:
     faults, outage = draw_faults(rng, key, data, part_bytes if multipart else None, with_crc)
     return Plan(index=index, key=key, data=data, with_crc=with_crc, part_size=part_size,
                 max_thread=rng.randint(1, 8), enable_crc=rng.random() < 0.5,
-                direct_io=rng.random() < 0.5, record_dir=rng.random() < 0.2,
+                direct_io=rng.choice((None, True, False)), record_dir=rng.random() < 0.2,
                 sentinel=rng.randbytes(rng.randint(0, 100)) if rng.random() < 0.6 else None,
                 faults=tuple(faults), outage=outage)
 
