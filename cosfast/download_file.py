@@ -22,9 +22,9 @@ Decisions where the SDK is silent or faulty (documented in README):
   stages written direct are not in the page cache afterwards. True writes direct as far as the
   disk takes them whatever the share, False never; ``KeepPageCache=True`` alone also means
   False;
-- on a VM whose kernel hands freed memory back to the host (free page reporting), for an object
-  of at least 32 MiB, while the download's writes show the page cache to be slow, its pages are
-  written back as it goes and dropped once clean, so later writes reuse them instead of fresh
+- on a VM whose kernel hands freed memory back to the host (free page reporting), while the
+  download's writes show the page cache to be slow, the file's pages are written back as it goes
+  and dropped once clean (a small file's when it is closed), so later writes reuse them instead of fresh
   pages the host must back again (cosfast.partwriter's TempFile, recycle="when-slow"; the rule
   is in cosfast.transfer.pagecache).
   On this VM that made 1 GiB downloads 1.2-1.8x as fast at ~0.5x the CPU, and a download larger

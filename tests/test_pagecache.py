@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cosfast import CosClientError, CosConfig, CosS3Client
-from cosfast.transfer.pagecache import RECYCLE_MIN_SIZE, direct_for, host_takes_freed_memory, recycling_for
+from cosfast.transfer.pagecache import direct_for, host_takes_freed_memory, recycling_for
 
 
 @pytest.mark.parametrize("content, expected", [("186350748\n", True), ("0\n", False), ("", False),
@@ -19,18 +19,13 @@ def test_no_page_reporting_counter_means_freed_memory_stays(tmp_path):
     assert host_takes_freed_memory(str(tmp_path / "missing")) is False
 
 
-@pytest.mark.parametrize("size", [0, 256 * 1024, RECYCLE_MIN_SIZE - 1, RECYCLE_MIN_SIZE, 1 << 40])
-def test_an_explicit_setting_wins_over_the_machine_and_the_size(size):
-    assert recycling_for(True, size) is False
-    assert recycling_for(False, size) is True
+def test_an_explicit_setting_wins_over_the_machine():
+    assert recycling_for(True) is False
+    assert recycling_for(False) is True
 
 
-def test_by_default_only_large_objects_recycle_and_only_where_the_host_takes_freed_memory():
-    large = "when-slow" if host_takes_freed_memory() else False
-    assert recycling_for(None, RECYCLE_MIN_SIZE) == large
-    assert recycling_for(None, 1 << 40) == large
-    assert recycling_for(None, RECYCLE_MIN_SIZE - 1) is False
-    assert recycling_for(None, 256 * 1024) is False
+def test_by_default_files_recycle_only_where_the_host_takes_freed_memory():
+    assert recycling_for(None) == ("when-slow" if host_takes_freed_memory() else False)
 
 
 @pytest.mark.parametrize("keep_page_cache", [None, True, False])

@@ -171,7 +171,7 @@ class ObjectTransfer(Settlement):
                 ResumeRecord(identity, self.part_size, paths.temp)
             self._parts = split(identity.size, self.part_size)
             self._temp = partwriter.TempFile(paths.temp, identity.size, create=True,
-                                             recycle=recycling_for(self.options.keep_page_cache, identity.size))
+                                             recycle=recycling_for(self.options.keep_page_cache))
             self._part_crcs = dict(record.parts)
             self._keeper = _RecordKeeper(record, paths.record, self._temp, self.options.record_interval,
                                          durable=self.options.fsync)

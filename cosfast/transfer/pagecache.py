@@ -1,19 +1,21 @@
 """Whether a download recycles its file's page-cache pages (KeepPageCache; see TempFile's
-``recycle`` in cosfast.partwriter).
+``recycle`` in cosfast.partwriter), and whether its parts' stages go to the disk with O_DIRECT
+(DirectIO).
 
 Recycling pays where the kernel hands freed memory back to the VM's host (free page reporting):
 there a page the download writes into for the first time must be faulted in again by the host,
 and pages the download itself just freed cost several times less (measured here: 1 GiB from
-nginx 1.2-1.6x as fast at ~0.6x the CPU). It pays within one large file, whose later writes
-take the pages its earlier ones freed. A small file frees its pages only once it is written
-back, which recycling starts at once, inside the download, where a kept file is written back
-by the kernel later: 2000 x 256 KiB ran at 0.74x the speed of keeping them (6 paired rounds,
-bench harness, settled memory), recycling or not when slow alike. Where the pages written
-into are cheap anyway (bare metal and VMs without page reporting always; here right after
-other files freed their pages) the early writeback only costs time, 10-20% for one big file.
-So by default (None) a download recycles only objects of at least RECYCLE_MIN_SIZE, only
-where page reporting is active, and there only while its writes show the page cache to be
-slow (recycle="when-slow")."""
+nginx 1.2-1.6x as fast at ~0.6x the CPU). Where the pages written into are cheap anyway (bare
+metal and VMs without page reporting always; here right after other files freed their pages)
+the early writeback only costs time, 10-20% for one big file. So by default (None) a download
+recycles only where page reporting is active, and there only while its writes show the page
+cache to be slow (recycle="when-slow"), whatever the object's size: a batch of small files
+hands the pages of each file on to the files after it. Measured on session 9's VM (bench
+harness, 2000 x 256 KiB from nginx, 5 rounds): 1.90x the speed of keeping them (3551 against
+1868 files/s, 0.85 against 1.88 CPU s), and with the disk throttled to 500 MB/s (blkio; a
+scratch A/B run like the bench's, 4 rounds) still 1.31x by median. Session 8's VM measured the opposite for small files (0.74x), so until
+session 9 only objects of at least 32 MiB recycled; the bench's `cosfast-keep` contender keeps
+watching it."""
 from __future__ import annotations
 
 import functools
@@ -34,17 +36,11 @@ def host_takes_freed_memory(counter: str = REPORTED_KIB) -> bool:
         return False
 
 
-# Eight recycling steps (TempFile's RECYCLE_STEP, 4 MiB): enough of the file's own pages come
-# back to it while it is written.
-RECYCLE_MIN_SIZE = 32 * 1024 * 1024
-
-
-def recycling_for(keep_page_cache: Optional[bool], size: int) -> Union[bool, str]:
-    """TempFile's ``recycle`` for an object of ``size`` bytes under this KeepPageCache setting:
-    False keeps the pages, True always recycles them, "when-slow" decides as the download goes
-    (see the module docstring)."""
+def recycling_for(keep_page_cache: Optional[bool]) -> Union[bool, str]:
+    """TempFile's ``recycle`` under this KeepPageCache setting: False keeps the pages, True always
+    recycles them, "when-slow" decides as the download goes (see the module docstring)."""
     if keep_page_cache is None:
-        return "when-slow" if size >= RECYCLE_MIN_SIZE and host_takes_freed_memory() else False
+        return "when-slow" if host_takes_freed_memory() else False
     return not keep_page_cache
 
 

@@ -71,7 +71,7 @@ class SingleGetTransfer(Settlement):
         acquire_lock(self._lock, self.dest)
         try:
             self._temp = partwriter.TempFile(self.temp_path, size, create=True, fd=self._lock.temp_fd,
-                                             recycle=recycling_for(self.options.keep_page_cache, size))
+                                             recycle=recycling_for(self.options.keep_page_cache))
         except BaseException as exc:
             self._clean_up(exc)
             raise
