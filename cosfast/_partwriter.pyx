@@ -18,7 +18,8 @@ from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from posix.unistd cimport getpid
 
 from cosfast._partwriter_common import (
-    MAX_SIZE, PartOverflowError, bind_python_writer, check_direct, check_part, check_range, os_error, recycle_mode,
+    MAX_SIZE, RECYCLE_RING, PartOverflowError, bind_python_writer, check_direct, check_part, check_range, os_error,
+    recycle_mode, ring_capacity,
 )
 from cosfast.crc64 import KERNEL as _CRC64_KERNEL
 
@@ -210,29 +211,34 @@ cdef enum:  # the values of cosfast._partwriter_common.recycle_mode
     _RECYCLE_WHEN_SLOW = 1
     _RECYCLE_ALWAYS = 2
 # A closed recycling file's pages are under writeback for a while, and only clean pages can be
-# dropped: a duplicate of its descriptor waits in this ring, and when _RECYCLE_RING files later
-# it leaves the ring (or at release_recycled()) its pages are dropped. Small objects of a batch
-# thus hand their pages on to the objects that follow. A file that recycled all along
-# (recycle=True) is waited for first, so none of its pages stays cached: its writeback started
-# every RECYCLE_STEP bytes, and only the last few are left. A "when-slow" file may have written
+# dropped: a duplicate of its descriptor waits in this ring, and when _ring_capacity files later
+# (RECYCLE_RING, fewer under a low descriptor limit: _partwriter_common) it leaves the ring (or
+# at release_recycled()) its pages are dropped. Small objects of a batch thus hand their pages
+# on to the objects that follow. A file that recycled all along (recycle=True) is waited for
+# first, so none of its pages stays cached: its writeback started every RECYCLE_STEP bytes, and
+# only the last few are left. A "when-slow" file may have written
 # much without recycling (its budget ran out), and waiting for all that to reach the disk could
 # take seconds: only its clean pages are dropped. GIL-guarded; a forked child forgets its
 # parent's entries (closing its copies only).
 cdef enum:
-    _RECYCLE_RING = 32
-cdef int _ring_fds[_RECYCLE_RING]
-cdef bint _ring_wait[_RECYCLE_RING]
+    _RECYCLE_RING_MAX = 128
+if RECYCLE_RING > _RECYCLE_RING_MAX:
+    raise ImportError(f"RECYCLE_RING {RECYCLE_RING} exceeds the compiled ring ({_RECYCLE_RING_MAX})")
+cdef int _ring_fds[_RECYCLE_RING_MAX]
+cdef bint _ring_wait[_RECYCLE_RING_MAX]
 cdef int _ring_count = 0
+cdef int _ring_capacity = 0
 cdef int _ring_pid = 0
 
 
 cdef void _ring_forget_inherited() noexcept:
-    global _ring_count, _ring_pid
+    global _ring_count, _ring_pid, _ring_capacity
     cdef int i, pid = getpid()
     if _ring_pid != pid:
         for i in range(_ring_count):
             cosfast_pw_close(_ring_fds[i])
         _ring_count = 0
+        _ring_capacity = ring_capacity()
         _ring_pid = pid
 
 
@@ -251,14 +257,14 @@ cdef void _ring_push(int fd, bint wait) noexcept:
     cdef int oldest, i
     cdef bint oldest_waits
     _ring_forget_inherited()
-    if _ring_count == _RECYCLE_RING:
+    if _ring_count >= _ring_capacity:
         oldest, oldest_waits = _ring_fds[0], _ring_wait[0]
-        for i in range(1, _RECYCLE_RING):
+        for i in range(1, _ring_count):
             _ring_fds[i - 1] = _ring_fds[i]
             _ring_wait[i - 1] = _ring_wait[i]
         _ring_count -= 1
         with nogil:
-            _ring_drop(oldest, oldest_waits)  # written 32 files ago: as a rule this does not wait
+            _ring_drop(oldest, oldest_waits)  # written 128 files ago: as a rule this does not wait
     _ring_fds[_ring_count] = fd
     _ring_wait[_ring_count] = wait
     _ring_count += 1

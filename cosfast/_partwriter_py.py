@@ -11,8 +11,8 @@ import time
 from typing import Optional, Union
 
 from cosfast._partwriter_common import (
-    MAX_SIZE, RECYCLE_ALWAYS, RECYCLE_NEVER, RECYCLE_WHEN_SLOW, PartOverflowError, bind_python_writer, check_direct,
-    check_part, check_range, os_error, recycle_mode,
+    MAX_SIZE, RECYCLE_ALWAYS, RECYCLE_NEVER, RECYCLE_RING, RECYCLE_WHEN_SLOW, PartOverflowError, bind_python_writer,
+    check_direct, check_part, check_range, os_error, recycle_mode, ring_capacity,
 )
 from cosfast.crc64 import KERNEL as CRC64_KERNEL
 from cosfast.crc64 import crc64
@@ -55,8 +55,8 @@ def _set_size(fd: int, size: int, preallocate: bool) -> None:
 RECYCLE_STEP = 4 * 1024 * 1024
 RECYCLE_BUDGET = 64 * 1024 * 1024  # recycle="when-slow": see the compiled module
 _recycle_budget = 0
-_RECYCLE_RING = 32
 _ring: list[tuple[int, bool]] = []  # (fd, wait for its writeback: it recycled all along)
+_ring_capacity = RECYCLE_RING
 _ring_pid = 0
 _recycle_lock = threading.Lock()  # guards the ring and the budget (process-wide)
 
@@ -70,11 +70,12 @@ def _drop_clean(fd: int) -> None:
 
 def _ring_take() -> list[tuple[int, bool]]:
     """The ring's descriptors of this process (a forked child closes its parent's copies)."""
-    global _ring_pid
+    global _ring_pid, _ring_capacity
     if _ring_pid != os.getpid():
         for fd, _ in _ring:
             os.close(fd)
         _ring.clear()
+        _ring_capacity = ring_capacity()
         _ring_pid = os.getpid()
     return _ring
 
@@ -94,7 +95,7 @@ def _ring_drop(fd: int, wait: bool) -> None:
 def _ring_push(fd: int, wait: bool) -> None:
     with _recycle_lock:
         ring = _ring_take()
-        oldest = ring.pop(0) if len(ring) == _RECYCLE_RING else None
+        oldest = ring.pop(0) if len(ring) >= _ring_capacity else None
         ring.append((fd, wait))
     if oldest is not None:
         _ring_drop(*oldest)

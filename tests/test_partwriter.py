@@ -25,7 +25,7 @@ import cosfast
 from cosfast import crc64 as crc64_module
 from cosfast import partwriter
 from cosfast._backend import NO_EXTENSIONS
-from cosfast._partwriter_common import PartOverflowError
+from cosfast._partwriter_common import PartOverflowError, ring_capacity
 from cosfast.crc64 import crc64, crc64_combine
 from local_http import serving_bodies
 from pagecache import resident_fraction
@@ -876,11 +876,35 @@ def test_the_ring_keeps_descriptors_of_closed_recycling_files_until_released(pw,
     assert open_fds() == before + 3  # waiting for their pages' writeback
     pw.release_recycled()
     assert open_fds() == before
-    for i in range(40):  # more files than the ring holds: the oldest are released on the way
+    capacity = ring_capacity()  # RECYCLE_RING, unless this process may open few descriptors
+    for i in range(capacity + 8):  # more files than the ring holds: the oldest are released on the way
         write_in_stages(pw, tmp_path / f"many{i}.bin", b"x" * 8192, recycle=True, parts=1)
-    assert before < open_fds() <= before + 32
+    assert open_fds() == before + capacity
     pw.release_recycled()
     assert open_fds() == before
+
+
+LOW_FD_LIMIT_CHILD = """
+import os, resource, sys
+from pathlib import Path
+pw = __import__(sys.argv[1], fromlist=["TempFile"])
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+folder = Path(sys.argv[2])
+before = len(os.listdir("/proc/self/fd"))
+for i in range(20):
+    temp = pw.TempFile(folder / f"{i}.bin", 8192, recycle=True)
+    pw.PartSink(temp, 0, 8192, stage_size=8192)(b"x" * 8192)
+    temp.close()
+print(len(os.listdir("/proc/self/fd")) - before)
+"""
+
+
+def test_under_a_low_descriptor_limit_the_ring_holds_an_eighth_of_it(pw, tmp_path):
+    # A process allowed 64 descriptors keeps at most 8 in the ring, not RECYCLE_RING.
+    out = subprocess.run([sys.executable, "-c", LOW_FD_LIMIT_CHILD, pw.__name__, str(tmp_path)],
+                         env=child_env(), capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == 8
 
 
 def test_a_forked_child_forgets_the_parents_ring(pw, tmp_path):
