@@ -78,17 +78,17 @@ CRC64_KERNEL = cosfast_crc64_impl_name().decode()
 
 # Direct stage writes (PartSink(direct=True); why: src_c/directwrite.h). A full stage at an
 # aligned offset is written with O_DIRECT through native AIO when the sink has a free slot, and
-# through the page cache otherwise, so the disk takes what it can while the receiving thread
-# never waits for it. It pays where the disk keeps up with the download, or the page cache is
-# very slow (1 GiB from nginx, buffered downloads at 0.75-0.85 GB/s: 1.01-1.09x the speed at
-# two thirds of the CPU; on a 0.4-0.8 GB/s disk with buffered downloads at 1.15-1.4 GB/s:
-# 0.69-0.85x the speed; on a 1.5 GB/s disk: 1.18x at 0.8x the CPU), which direct="auto" judges
-# below, and the bytes written direct are not in the page cache afterwards (which is what a
-# user staging more data than memory wants). A stage in flight is a whole staging buffer: _DW_MAX_IN_FLIGHT bounds the
-# memory all sinks together hold for them. A sink waits for its writes when its part is
-# complete, so the last _DW_TAIL_STAGES stages of a part go through the page cache (the writes
-# still in flight then are few and nearly done); a ``finish_later`` sink does not wait (its
-# owner polls), so all its stages may go direct, the aligned head of the last one included.
+# through the page cache otherwise, so the disk takes what it can while the receiving thread never
+# waits for it. It pays where the disk keeps up with the download, or the page cache is very slow
+# (1 GiB from nginx, buffered downloads at 0.75-0.85 GB/s: 1.01-1.09x the speed at two thirds of
+# the CPU; on a 0.4-0.8 GB/s disk with buffered downloads at 1.15-1.4 GB/s: 0.69-0.85x the speed;
+# on a 1.5 GB/s disk: 1.18x at 0.8x the CPU), which direct="auto" judges below, and the bytes
+# written direct are not in the page cache afterwards (which is what a user staging more data than
+# memory wants). A stage in flight is a whole staging buffer: _DW_MAX_IN_FLIGHT bounds the memory
+# all sinks together hold for them. A sink waits for its writes when its part is complete, so the
+# last _DW_TAIL_STAGES stages of a part go through the page cache (the writes still in flight then
+# are few and nearly done); a ``finish_later`` sink does not wait (its owner polls), so all its
+# stages may go direct, the aligned head of the last one included.
 cdef enum:
     _DW_DEPTH = 4  # slots of one sink
     _DW_MAX_IN_FLIGHT = 12  # slots of all sinks together: 12 MiB of 1 MiB stages
@@ -212,14 +212,13 @@ cdef enum:  # the values of cosfast._partwriter_common.recycle_mode
     _RECYCLE_ALWAYS = 2
 # A closed recycling file's pages are under writeback for a while, and only clean pages can be
 # dropped: a duplicate of its descriptor waits in this ring, and when _ring_capacity files later
-# (RECYCLE_RING, fewer under a low descriptor limit: _partwriter_common) it leaves the ring (or
-# at release_recycled()) its pages are dropped. Small objects of a batch thus hand their pages
-# on to the objects that follow. A file that recycled all along (recycle=True) is waited for
-# first, so none of its pages stays cached: its writeback started every RECYCLE_STEP bytes, and
-# only the last few are left. A "when-slow" file may have written
-# much without recycling (its budget ran out), and waiting for all that to reach the disk could
-# take seconds: only its clean pages are dropped. GIL-guarded; a forked child forgets its
-# parent's entries (closing its copies only).
+# (RECYCLE_RING, fewer under a low descriptor limit: _partwriter_common) it leaves the ring (or at
+# release_recycled()) its pages are dropped. Small objects of a batch thus hand their pages on to
+# the objects that follow. A file that recycled all along (recycle=True) is waited for first, so
+# none of its pages stays cached: its writeback started every RECYCLE_STEP bytes, and only the
+# last few are left. A "when-slow" file may have written much without recycling (its budget ran
+# out), and waiting for all that to reach the disk could take seconds: only its clean pages are
+# dropped. GIL-guarded; a forked child forgets its parent's entries (closing its copies only).
 cdef enum:
     _RECYCLE_RING_MAX = 128
 if RECYCLE_RING > _RECYCLE_RING_MAX:
@@ -264,7 +263,7 @@ cdef void _ring_push(int fd, bint wait) noexcept:
             _ring_wait[i - 1] = _ring_wait[i]
         _ring_count -= 1
         with nogil:
-            _ring_drop(oldest, oldest_waits)  # written 128 files ago: as a rule this does not wait
+            _ring_drop(oldest, oldest_waits)  # a ring's worth of files ago: as a rule this does not wait
     _ring_fds[_ring_count] = fd
     _ring_wait[_ring_count] = wait
     _ring_count += 1
@@ -1070,4 +1069,3 @@ def bind_writer(curl, sink, slow):
             return writer
     bind_python_writer(curl, slow)
     return None
-
