@@ -207,8 +207,9 @@ class CosS3Client:
         pinned to the ETag seen by HEAD, CRC-64 verified before the file is renamed into place,
         resumable after a crash. ``Fsync=True`` (cosfast only) makes the file and its resume
         records durable before they are published; ``DirectIO`` (cosfast only): whether parts
-        are written with O_DIRECT (None: while the disk keeps up); ``KeepPageCache`` (cosfast only): whether the file's
-        pages stay in the page cache (None: decided by the machine). See cosfast/download_file.py."""
+        are written with O_DIRECT (None: while the disk keeps up); ``KeepPageCache`` (cosfast
+        only): whether the file's pages stay in the page cache (None: decided by the machine).
+        See cosfast/download_file.py."""
         download_file(self, Bucket, Key, DestFilePath, PartSize, MAXThread, EnableCRC,
                       progress_callback, DumpRecordDir, KeySimplifyCheck,
                       DisableTempDestFilePath, MaxPartCount, Fsync=Fsync, DirectIO=DirectIO,

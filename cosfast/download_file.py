@@ -16,7 +16,7 @@ Decisions where the SDK is silent or faulty (documented in README):
 - ``DirectIO`` (a cosfast keyword) decides how the 1 MiB stages of a multi-part download reach
   the disk. None (default): with O_DIRECT while the disk keeps up with the download, else through
   the page cache (cosfast.partwriter's PartSink, direct="auto": a process whose recent stages
-  mostly found the disk still busy writes buffered for the next GiB, then tries again). A disk
+  mostly found the disk still busy writes buffered for the next 512 MiB, then tries again). A disk
   that takes stages as fast as they come saves the page cache's copy and its writeback (on this
   VM, 1 GiB from nginx: 1.18x as fast at 0.66 instead of 0.83 CPU s; bench/README.md); the
   stages written direct are not in the page cache afterwards. True writes direct as far as the
@@ -24,9 +24,9 @@ Decisions where the SDK is silent or faulty (documented in README):
   False;
 - on a VM whose kernel hands freed memory back to the host (free page reporting), while the
   download's writes show the page cache to be slow, the file's pages are written back as it goes
-  and dropped once clean (a small file's when it is closed), so later writes reuse them instead of fresh
-  pages the host must back again (cosfast.partwriter's TempFile, recycle="when-slow"; the rule
-  is in cosfast.transfer.pagecache).
+  and dropped once clean (a small file's when it is closed), so later writes reuse them instead
+  of fresh pages the host must back again (cosfast.partwriter's TempFile, recycle="when-slow";
+  the rule is in cosfast.transfer.pagecache).
   On this VM that made 1 GiB downloads 1.2-1.8x as fast at ~0.5x the CPU, and a download larger
   than memory does not push everything else out of the cache. ``KeepPageCache`` (a cosfast
   keyword): None (default) decides so, True always keeps the pages (for a file read again at

@@ -32,9 +32,9 @@ with ``finish_later=True`` the completing call does not, ``writing`` says whethe
 flight and ``poll()`` collects them without waiting (the download engine's sinks). A failed
 direct write is stored like a buffered one, and the part must then be fetched from its start.
 ``direct="auto"`` (the download's default for multi-part objects) does the same only while the
-disk keeps up: when fewer than 3 in 4 of a window of 64 full stages of the process's auto sinks
+disk keeps up: when fewer than 40% of a window of 128 full stages of the process's auto sinks
 could go direct (no free slot: the disk's writes had not ended; or the kernel could not start
-one at once), auto sinks write through the page cache for the next 1024 stages, then try again
+one at once), auto sinks write through the page cache for the next 512 stages, then try again
 (``auto_direct_paused()``, ``reset_auto_direct()``).
 
 ``TempFile(recycle=True)`` keeps the file out of the page cache: writeback is started every 4 MiB

@@ -13,9 +13,9 @@ cache to be slow (recycle="when-slow"), whatever the object's size: a batch of s
 hands the pages of each file on to the files after it. Measured on session 9's VM (bench
 harness, 2000 x 256 KiB from nginx, 5 rounds): 1.90x the speed of keeping them (3551 against
 1868 files/s, 0.85 against 1.88 CPU s), and with the disk throttled to 500 MB/s (blkio; a
-scratch A/B run like the bench's, 4 rounds) still 1.31x by median. Session 8's VM measured the opposite for small files (0.74x), so until
-session 9 only objects of at least 32 MiB recycled; the bench's `cosfast-keep` contender keeps
-watching it."""
+scratch A/B run like the bench's, 4 rounds) still 1.31x by median. Session 8's VM measured the
+opposite for small files (0.74x), so until session 9 only objects of at least 32 MiB recycled;
+the bench's `cosfast-keep` contender keeps watching it."""
 from __future__ import annotations
 
 import functools
