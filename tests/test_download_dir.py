@@ -238,6 +238,31 @@ def test_second_run_skips_unchanged_files_without_a_single_get(emulator, tmp_pat
 
 # -- failures and faults ------------------------------------------------------------------------
 
+def test_a_local_folder_in_an_objects_place_is_reported_and_the_others_land(emulator, tmp_path):
+    for i in range(6):
+        emulator.put(f"f/{i}", payload(i, 300))
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "mine").write_bytes(b"keep")
+    summary = client_for(emulator).download_dir(emulator.bucket, "f/", str(tmp_path))
+    assert summary.downloaded == 5
+    assert summary.failed == [("f/2", f"destination {str(tmp_path / '2')!r} is a folder")]
+    assert (tmp_path / "2" / "mine").read_bytes() == b"keep" and leftovers(tmp_path) == []
+    assert not any(r.key == "f/2" for r in gets(emulator))  # refused before any byte was fetched
+
+
+def test_local_dir_created_with_its_parents_and_a_file_in_its_place_refused(emulator, tmp_path):
+    for i in range(3):
+        emulator.put(f"n/{i}", payload(i, 100))
+    client = client_for(emulator)
+    target = tmp_path / "new" / "deeper"
+    assert client.download_dir(emulator.bucket, "n/", str(target)).downloaded == 3
+    assert tree(target) == {str(i): payload(i, 100) for i in range(3)}
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(cosfast.CosClientError, match="LocalDir .*file' is not a folder"):
+        client.download_dir(emulator.bucket, "n/", str(tmp_path / "file"))
+    assert (tmp_path / "file").read_bytes() == b"x"
+
+
 def test_one_object_failing_permanently_does_not_stop_the_others(emulator, tmp_path):
     for i in range(30):
         emulator.put(f"x/{i:02d}", payload(i, 700))

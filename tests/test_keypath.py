@@ -142,6 +142,32 @@ def test_folder_placed_first_refuses_the_file(tmp_path):
         tree.place("a/b")
 
 
+def test_make_folder_tells_which_folders_are_new_in_this_run(tmp_path):
+    # A batch looks for an earlier local copy only in folders that existed before the run.
+    (tmp_path / "old").mkdir()
+    tree = LocalTree(str(tmp_path / "root"))
+    assert tree.make_root() is True and (tmp_path / "root").is_dir()
+    assert tree.make_folder(tree.place("x/y/z")) is True and (tmp_path / "root" / "x" / "y").is_dir()
+    assert tree.make_folder(tree.place("x/y/w")) is True  # remembered, not looked up again
+    assert tree.make_folder(tree.place("top")) is True  # the root itself was made by make_root
+
+    again = LocalTree(str(tmp_path / "root"))
+    assert again.make_root() is False
+    assert again.make_folder(again.place("x/y/v")) is False
+    assert again.make_folder(again.place("x/new/v")) is True
+    existing = LocalTree(str(tmp_path))
+    assert existing.make_root() is False and existing.make_folder(existing.place("old/a")) is False
+
+
+def test_make_root_refuses_a_file_in_its_place(tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    with pytest.raises((FileExistsError, NotADirectoryError)):
+        LocalTree(str(tmp_path / "f")).make_root()
+    with pytest.raises(NotADirectoryError):
+        LocalTree(str(tmp_path / "f" / "below")).make_root()
+    assert (tmp_path / "f").read_bytes() == b"x"
+
+
 def test_local_file_in_the_way_of_a_folder(tmp_path):
     (tmp_path / "a").write_bytes(b"local")
     tree = LocalTree(str(tmp_path))

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
 from cosfast.cos_exception import digest_xml
+from cosfast.transfer.destination import folder_in_the_way
 from cosfast.transfer.download import AnyTransfer, DownloadOptions, new_transfer
 from cosfast.transfer.engine import RangeJob, RequestBuilder
 from cosfast.transfer.errors import TransferError
@@ -139,13 +140,17 @@ def listing_time(value: str) -> Optional[float]:
         return None
 
 
-def is_unchanged(path: str, size: int, mtime: Optional[float]) -> bool:
-    """True if ``path`` is a regular file with this size and (to the second) this mtime."""
-    if mtime is None:
-        return False
+def local_status(path: str) -> Optional[os.stat_result]:
+    """What is at ``path`` now; None if nothing (or it cannot be looked at: the download says why)."""
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except OSError:
+        return None
+
+
+def is_unchanged(st: Optional[os.stat_result], size: int, mtime: Optional[float]) -> bool:
+    """True if ``st`` is of a regular file with this size and (to the second) this mtime."""
+    if mtime is None or st is None:
         return False
     return stat.S_ISREG(st.st_mode) and st.st_size == size and int(st.st_mtime) == int(mtime)
 
@@ -253,20 +258,24 @@ class Selector:
         self._exclude = options.exclude
         self._reporter = reporter
 
-    def place(self, listed: ListedObject) -> Optional[str]:
-        """The local path to download ``listed`` to; None if it is filtered out, refused or a folder."""
+    def make_root(self) -> None:
+        """Creates the local folder (FileExistsError or NotADirectoryError if a file is there)."""
+        self.tree.make_root()
+
+    def place(self, listed: ListedObject) -> Optional[PlacedObject]:
+        """Where to download ``listed`` to; None if it is filtered out, refused or a folder."""
         if not self._wanted(listed.key):
             return None
         try:
             placement = self.tree.place(listed.key)
-            self.tree.make_folder(placement)
+            fresh = self.tree.make_folder(placement)
         except KeyPlacementError as exc:
             self._reporter.result(ObjectResult(listed.key, None, FAILED, listed.size, exc.reason))
             return None
         if placement.folder:
             self._reporter.result(ObjectResult(listed.key, placement.path, FOLDER, 0))
             return None
-        return placement.path
+        return listed, placement.path, fresh
 
     def _wanted(self, key: str) -> bool:
         relative = strip_prefix(key, self.prefix)
@@ -275,8 +284,9 @@ class Selector:
         return not any(fnmatch.fnmatchcase(relative, p) for p in self._exclude)
 
 
-# A placed object: what was listed and the local path it goes to.
-PlacedObject = tuple[ListedObject, str]
+# A placed object: what was listed, the local path it goes to, and whether its folder is new in
+# this run (then nothing can be at the path yet, and the batch does not look).
+PlacedObject = tuple[ListedObject, str, bool]
 # Where a batch takes its placed objects from: source(block) -> a PlacedObject, None for "nothing
 # yet" (only when block is False) or END once there will be no more.
 PlacedSource = Callable[[bool], object]
@@ -294,9 +304,9 @@ def listed_source(lister: Lister, selector: Selector) -> PlacedSource:
             if item is END:
                 return END
             assert isinstance(item, ListedObject)
-            path = selector.place(item)
-            if path is not None:
-                return item, path
+            placed = selector.place(item)
+            if placed is not None:
+                return placed
 
     return next_placed
 
@@ -330,17 +340,24 @@ class Batch:
             if opener is not None:
                 yield opener
 
-    def _start(self, listed: ListedObject, path: str) -> Optional[_ObjectOpener]:
+    def _start(self, listed: ListedObject, path: str, fresh: bool) -> Optional[_ObjectOpener]:
         """An object to download becomes an opener, which an engine lane opens (lock, temp file)
-        outside the engine's lock; an unchanged local copy is reported skipped."""
+        outside the engine's lock; an unchanged local copy is reported skipped, a folder in the
+        way failed. One stat for both, none in a folder that is new in this run."""
         mtime = listing_time(listed.last_modified)
-        if self.options.skip_unchanged and is_unchanged(path, listed.size, mtime):
-            self.reporter.result(ObjectResult(listed.key, path, SKIPPED, listed.size))
-            return None
+        if not fresh:
+            st = local_status(path)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                self.reporter.result(ObjectResult(listed.key, path, FAILED, listed.size, folder_in_the_way(path)))
+                return None
+            if self.options.skip_unchanged and is_unchanged(st, listed.size, mtime):
+                self.reporter.result(ObjectResult(listed.key, path, SKIPPED, listed.size))
+                return None
         identity = ObjectIdentity(bucket=self.bucket, key=listed.key, version_id=None, etag=listed.etag,
                                   size=listed.size, last_modified=listed.last_modified, crc64=None)
         transfer = new_transfer(identity, path, build_request=self.request_for(identity),
-                                options=self.options.download, mtime=mtime, on_settled=self._settled)
+                                options=self.options.download, mtime=mtime, on_settled=self._settled,
+                                dest_checked=True)
         self.in_flight[id(transfer)] = (transfer, listed, path)
         self.reporter.add_total(listed.size)
         return _ObjectOpener(self, transfer)

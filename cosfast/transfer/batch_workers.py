@@ -57,11 +57,11 @@ _EXIT_GRACE_SECONDS = 10.0
 # Exit statuses of a worker.
 _EXIT_OK, _EXIT_PARENT_GONE, _EXIT_FAILED = 0, 3, 70
 
-# On the wire: work is a list of (key, size, etag, last_modified, path), None ends it; results
+# On the wire: work is a list of (key, size, etag, last_modified, path, fresh), None ends it; results
 # are (results, consumed, total, notices) with results as ObjectResult field tuples and notices
 # as ("warning", message, category) or ("log", LogRecord attributes); None ends them, a str is
 # the worker's fatal error.
-_WorkItem = tuple[str, int, str, str, str]
+_WorkItem = tuple[str, int, str, str, str, bool]
 
 
 def process_count(options: BatchOptions, first_page: ListingPage) -> int:
@@ -183,8 +183,8 @@ class _Inbox:
         if message is None:
             self._ended = True
             return
-        self._items.extend((ListedObject(key, size, etag, last_modified), path)
-                           for key, size, etag, last_modified, path in message)
+        self._items.extend((ListedObject(key, size, etag, last_modified), path, fresh)
+                           for key, size, etag, last_modified, path, fresh in message)
 
 
 def _work(conn: Connection, *, bucket: str, request_for: RequestFor, options: BatchOptions,
@@ -338,9 +338,9 @@ class WorkerPool:
 
     def _send_work(self, worker: _Worker, items: list[PlacedObject]) -> None:
         if items:
-            worker.outstanding.update((listed.key, (listed, path)) for listed, path in items)
-            self._send(worker, [(listed.key, listed.size, listed.etag, listed.last_modified, path)
-                                for listed, path in items])
+            worker.outstanding.update((placed[0].key, placed) for placed in items)
+            self._send(worker, [(listed.key, listed.size, listed.etag, listed.last_modified, path, fresh)
+                                for listed, path, fresh in items])
 
     def _end_work(self, worker: _Worker) -> None:
         """Tells ``worker`` that no more objects will come (once)."""
@@ -374,7 +374,7 @@ class WorkerPool:
         self._reap(worker, kill=False)
         if worker.outstanding:
             reason = message or self._end_reason(worker)
-            for listed, path in worker.outstanding.values():
+            for listed, path, _ in worker.outstanding.values():
                 reporter.result(ObjectResult(listed.key, path, FAILED, listed.size, reason))
             worker.outstanding.clear()
         return False

@@ -208,11 +208,16 @@ def lock_path_for(dest: str) -> str:
     return _stem_path(dest) + ".lock"
 
 
+def folder_in_the_way(dest: str) -> str:
+    """Why a download to ``dest``, which is a folder, is refused."""
+    return f"destination {dest!r} is a folder"
+
+
 def check_not_folder(dest: str) -> None:
-    """Refuses a destination that is a folder. One stat: this runs once per object of a batch."""
+    """Refuses a destination that is a folder (one stat)."""
     try:
         if stat.S_ISDIR(os.stat(dest).st_mode):
-            raise DownloadError(f"destination {dest!r} is a folder")
+            raise DownloadError(folder_in_the_way(dest))
     except (FileNotFoundError, NotADirectoryError):
         pass
 

@@ -122,11 +122,13 @@ class ObjectTransfer(Settlement):
 
     def __init__(self, identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
                  options: DownloadOptions, mtime: Optional[float] = None,
-                 on_settled: Optional[Callable[["ObjectTransfer"], None]] = None) -> None:
+                 on_settled: Optional[Callable[["ObjectTransfer"], None]] = None,
+                 dest_checked: bool = False) -> None:
         super().__init__(on_settled)
         self.identity = identity
         self.options = options
         self.mtime = mtime
+        self.dest_checked = dest_checked
         self.part_size = choose_part_size(identity.size, options.part_size_mib, options.max_part_count)
         self.paths = LocalPaths.for_destination(dest, identity, options.record_dir)
         self.progress: Optional[Callable[[int], None]] = None
@@ -162,7 +164,8 @@ class ObjectTransfer(Settlement):
         record) and returns the jobs to run. Touches only this transfer's own files, so several
         transfers may open at once from different threads."""
         paths, identity = self.paths, self.identity
-        check_not_folder(paths.dest)
+        if not self.dest_checked:
+            check_not_folder(paths.dest)
         if self.options.record_dir:
             os.makedirs(self.options.record_dir, exist_ok=True)
         acquire_lock(self._lock, paths.dest)
@@ -256,13 +259,13 @@ AnyTransfer = Union[SingleGetTransfer, ObjectTransfer]
 
 
 def new_transfer(identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder, options: DownloadOptions,
-                 mtime: Optional[float] = None, on_settled: Optional[Callable[[AnyTransfer], None]] = None
-                 ) -> AnyTransfer:
+                 mtime: Optional[float] = None, on_settled: Optional[Callable[[AnyTransfer], None]] = None,
+                 dest_checked: bool = False) -> AnyTransfer:
     """The transfer for this object, by the SDK's rule: at most PartSize MiB is one GET, larger
-    is split into parts."""
+    is split into parts. ``dest_checked``: the caller already made sure ``dest`` is not a folder."""
     kind = ObjectTransfer if identity.size > options.part_size_mib * MIB else SingleGetTransfer
     return kind(identity, dest, build_request=build_request, options=options, mtime=mtime,
-                on_settled=on_settled)  # type: ignore[arg-type]
+                on_settled=on_settled, dest_checked=dest_checked)  # type: ignore[arg-type]
 
 
 def download_object(identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,

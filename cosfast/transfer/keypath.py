@@ -152,7 +152,9 @@ class LocalTree:
         self.path_max = _limit(self.root, "PC_PATH_MAX", _DEFAULT_PATH_MAX)
         self._files: dict[str, str] = {}  # relative path -> key that placed a file there
         self._folders: dict[str, str] = {}  # relative path -> first key that needed the folder
-        self._made: set[str] = set()  # absolute folders made (or found) by make_folder
+        # Absolute folders made (or found) by make_root/make_folder -> True if this tree created
+        # it: a folder that did not exist before this run holds no file from an earlier one.
+        self._made: dict[str, bool] = {}
 
     def place(self, key: str) -> Placement:
         """Where ``key`` goes; raises UnsafeKeyError or PathConflictError instead of a bad path.
@@ -185,17 +187,50 @@ class LocalTree:
             self._folders.setdefault(ancestor, key)
         return Placement(key=key, path=path, relative=rel, folder=folder)
 
-    def make_folder(self, placement: Placement) -> None:
+    def make_root(self) -> bool:
+        """Creates the local folder itself (and its parents) if missing; True if it was. A file
+        in the way raises FileExistsError or NotADirectoryError."""
+        return self._make(self.root)
+
+    def make_folder(self, placement: Placement) -> bool:
         """Creates the folder a placement needs (its own for a folder marker, else its parent).
+        True if the folder is new in this run (this tree created it, or it is the root and
+        make_root created it): then no earlier file can be at the placement's path.
 
         A local file in the way is a PathConflictError for this key."""
         folder = placement.path if placement.folder else os.path.dirname(placement.path)
-        if folder in self._made:
-            return  # thousands of keys share a few folders: no syscall for the ones already made
+        fresh = self._made.get(folder)
+        if fresh is not None:
+            return fresh  # thousands of keys share a few folders: no syscall for the ones already made
         try:
-            os.makedirs(folder, exist_ok=True)
+            return self._make(folder)
         except (FileExistsError, NotADirectoryError):
             raise PathConflictError(
                 placement.key, f"a local file is in the way of folder {os.path.relpath(folder, self.root)!r}"
             ) from None
-        self._made.add(folder)
+
+    def _make(self, folder: str) -> bool:
+        """mkdir -p that tells whether ``folder`` itself was created (by this call or earlier
+        by this tree); a file in the way raises FileExistsError or NotADirectoryError."""
+        fresh = self._made.get(folder)
+        if fresh is not None:
+            return fresh
+        try:
+            os.mkdir(folder)
+            fresh = True
+        except FileNotFoundError:
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                raise
+            self._make(parent)
+            try:
+                os.mkdir(folder)
+                fresh = True
+            except FileExistsError:  # made meanwhile by another process
+                fresh = False
+        except FileExistsError:
+            fresh = False
+        if not fresh and not os.path.isdir(folder):
+            raise FileExistsError(f"{folder!r} is not a folder")
+        self._made[folder] = fresh
+        return fresh

@@ -2,11 +2,11 @@
 processes (cosfast.transfer.batch_workers), and sum up. The pieces are in cosfast.transfer.batch."""
 from __future__ import annotations
 
-import os
 import time
 from typing import Optional
 
 from cosfast import partwriter
+from cosfast.cos_exception import CosClientError
 from cosfast.transfer import batch_workers
 from cosfast.transfer.batch import (Batch, BatchOptions, BatchSummary, ListPage, Lister, Reporter, RequestFor,
                                     Selector, listed_source)
@@ -23,12 +23,15 @@ def download_prefix(*, bucket: str, prefix: str, local_dir: str, list_page: List
     in the summary. ``engine``: a caller's engine to reuse, else one is made for this run (or one
     per worker process, see cosfast.transfer.batch_workers)."""
     start = time.monotonic()
-    os.makedirs(local_dir, exist_ok=True)
+    reporter = Reporter(options)
+    selector = Selector(prefix, local_dir, options, reporter)
+    try:
+        selector.make_root()
+    except (FileExistsError, NotADirectoryError):
+        raise CosClientError(f"LocalDir {local_dir!r} is not a folder: a file is in its place") from None
     # The first page is listed before any thread starts: worker processes are forked from a
     # process with one thread, and how many (if any) depends on how many objects there are.
     first_page = list_page("")
-    reporter = Reporter(options)
-    selector = Selector(prefix, local_dir, options, reporter)
     lister = Lister(list_page, options.queue_size, first_page)
     processes = 0 if engine is not None else batch_workers.process_count(options, first_page)
     # Workers are forked before the lister thread starts.

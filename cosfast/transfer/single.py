@@ -42,11 +42,13 @@ class SingleGetTransfer(Settlement):
 
     def __init__(self, identity: ObjectIdentity, dest: str, *, build_request: RequestBuilder,
                  options: "DownloadOptions", mtime: Optional[float] = None,
-                 on_settled: Optional[Callable[["SingleGetTransfer"], None]] = None) -> None:
+                 on_settled: Optional[Callable[["SingleGetTransfer"], None]] = None,
+                 dest_checked: bool = False) -> None:
         super().__init__(on_settled)
         self.identity = identity
         self.options = options
         self.mtime = mtime
+        self.dest_checked = dest_checked
         self.dest = os.path.abspath(dest)
         self.temp_path = temp_path_for(self.dest) if options.use_temp_file else self.dest
         self.progress: Optional[Callable[[int], None]] = None
@@ -67,7 +69,8 @@ class SingleGetTransfer(Settlement):
         """Takes the lock and opens the temp file; touches only this transfer's own files, so
         several transfers may open at once from different threads."""
         size = self.identity.size
-        check_not_folder(self.dest)
+        if not self.dest_checked:
+            check_not_folder(self.dest)
         acquire_lock(self._lock, self.dest)
         try:
             self._temp = partwriter.TempFile(self.temp_path, size, create=True, fd=self._lock.temp_fd,
