@@ -25,6 +25,7 @@ from its resume record.
 from __future__ import annotations
 
 import calendar
+import collections
 import email.utils
 import fnmatch
 import functools
@@ -116,8 +117,9 @@ class BatchOptions:
     download: DownloadOptions = DownloadOptions(max_connections=16)
     progress_callback: Optional[Callable[[int, int], None]] = None
     object_callback: Optional[Callable[[ObjectResult], None]] = None
-    # Listed objects waiting for a connection; bounds memory however large the prefix is.
-    queue_size: int = 4096
+    # Listed pages (up to MaxKeys objects each) waiting for a connection; bounds memory however
+    # large the prefix is.
+    queue_pages: int = 4
     # Worker processes (cosfast.transfer.batch_workers): None decides from the machine and the
     # batch; 0 or 1 downloads in this process.
     processes: Optional[int] = None
@@ -168,29 +170,40 @@ END = object()
 
 
 class Lister(threading.Thread):
-    """Pages through the listing into a bounded queue, from a first page already listed; ends it
-    with END (after ``error`` if any)."""
+    """Pages through the listing into a bounded queue of pages (lists of ListedObject), from a
+    first page already listed; ends it with END (after ``error`` if any).
 
-    def __init__(self, list_page: ListPage, queue_size: int, first_page: ListingPage) -> None:
+    The first page is queued at once, so its objects can be handed out before the thread
+    starts: parsing a page holds the GIL for milliseconds, which at the start of a batch would
+    keep the workers waiting for their first objects. Whole pages, not objects, go through the
+    queue: one handover per page instead of one per object."""
+
+    def __init__(self, list_page: ListPage, queue_pages: int, first_page: ListingPage) -> None:
         super().__init__(name="cosfast-lister", daemon=True)
-        self.queue: "queue.Queue[object]" = queue.Queue(queue_size)
+        self.queue: "queue.Queue[object]" = queue.Queue(queue_pages)
         self.error: Optional[BaseException] = None
         self._list_page = list_page
         self._first_page = first_page
         self._stopping = threading.Event()
+        if first_page.objects:
+            self.queue.put_nowait(first_page.objects)
+        if first_page.next_marker is None:
+            self.queue.put_nowait(END)
 
     def run(self) -> None:
         page, marker = self._first_page, ""
+        if page.next_marker is None:
+            return  # the first page was the last: already queued with END
         try:
-            while True:
-                for listed in page.objects:
-                    self._put(listed)
-                if page.next_marker is None or self._stopping.is_set():
-                    break
+            while not self._stopping.is_set():
                 if page.next_marker <= marker:
                     raise RuntimeError(f"the listing went backwards (marker {page.next_marker!r} after {marker!r})")
                 marker = page.next_marker
                 page = self._list_page(marker)
+                if page.objects:
+                    self._put(page.objects)
+                if page.next_marker is None:
+                    break
         except BaseException as exc:  # handed to the downloading thread, which raises it
             self.error = exc
         finally:
@@ -294,17 +307,25 @@ PlacedSource = Callable[[bool], object]
 
 def listed_source(lister: Lister, selector: Selector) -> PlacedSource:
     """The placed objects of a listing running in this process."""
+    page: collections.deque[ListedObject] = collections.deque()
+    ended = False
 
     def next_placed(block: bool) -> object:
+        nonlocal ended
         while True:
-            try:
-                item = lister.queue.get(block=block)
-            except queue.Empty:
-                return None
-            if item is END:
-                return END
-            assert isinstance(item, ListedObject)
-            placed = selector.place(item)
+            if not page:
+                if ended:
+                    return END
+                try:
+                    item = lister.queue.get(block=block)
+                except queue.Empty:
+                    return None
+                if item is END:
+                    ended = True
+                    return END
+                page.extend(item)  # type: ignore[arg-type]
+                continue
+            placed = selector.place(page.popleft())
             if placed is not None:
                 return placed
 

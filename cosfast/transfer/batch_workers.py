@@ -33,7 +33,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe, wait
-from typing import NoReturn, Optional
+from typing import Callable, NoReturn, Optional
 
 from cosfast import partwriter
 from cosfast.cos_exception import CosClientError
@@ -286,16 +286,19 @@ class WorkerPool:
             raise
         return cls(workers)
 
-    def run(self, source: PlacedSource, reporter: Reporter) -> None:
-        """Hands out every object ``source`` gives and reports each outcome to ``reporter``."""
+    def run(self, source: PlacedSource, reporter: Reporter, started: Callable[[], None]) -> None:
+        """Hands out every object ``source`` gives and reports each outcome to ``reporter``;
+        ``started()`` is called once every worker has had its first objects (or the source had
+        no more ready)."""
         try:
-            self._hand_out_all(source, reporter)
+            self._hand_out_all(source, reporter, started)
         finally:
             self._stop()
 
-    def _hand_out_all(self, source: PlacedSource, reporter: Reporter) -> None:
+    def _hand_out_all(self, source: PlacedSource, reporter: Reporter, started: Callable[[], None]) -> None:
         live = list(self._workers)
-        listing_done = False
+        listing_done = self._top_up(source, live)
+        started()
         while live:
             if not listing_done:
                 listing_done = self._top_up(source, live)

@@ -32,17 +32,18 @@ def download_prefix(*, bucket: str, prefix: str, local_dir: str, list_page: List
     # The first page is listed before any thread starts: worker processes are forked from a
     # process with one thread, and how many (if any) depends on how many objects there are.
     first_page = list_page("")
-    lister = Lister(list_page, options.queue_size, first_page)
+    lister = Lister(list_page, options.queue_pages, first_page)
     processes = 0 if engine is not None else batch_workers.process_count(options, first_page)
     # Workers are forked before the lister thread starts.
     pool = batch_workers.WorkerPool.fork(processes, bucket=bucket, request_for=request_for, options=options) \
         if processes else None
     source = listed_source(lister, selector)
-    lister.start()
     try:
         if pool is not None:
-            pool.run(source, reporter)
+            # The lister starts once every worker has its first objects (see Lister).
+            pool.run(source, reporter, started=lister.start)
         else:
+            lister.start()
             _run_in_process(Batch(bucket=bucket, request_for=request_for, options=options, source=source,
                                   reporter=reporter), options, engine)
     finally:
