@@ -80,3 +80,66 @@ def test_content_range_parsing():
     assert parse_content_range("bytes 5-9/*") == (5, 9, None)
     for bad in (None, "bytes 0-9", "bytes a-9/100", "items 0-9/100", "bytes */100"):
         assert parse_content_range(bad) is None
+
+
+def _pages(count: int, per_page: int):
+    """A listing of count pages as list_page(marker) serves them, and every key in order."""
+    from cosfast.transfer.batch import ListedObject, ListingPage
+    keys = [f"k/{i:05d}" for i in range(count * per_page)]
+    pages = {}
+    for number in range(count):
+        chunk = keys[number * per_page:(number + 1) * per_page]
+        marker = "" if number == 0 else keys[number * per_page - 1]
+        more = number + 1 < count
+        pages[marker] = ListingPage([ListedObject(k, 1, '"e"', "") for k in chunk], chunk[-1] if more else None)
+    return pages, keys
+
+
+def _drain(source) -> list:
+    from cosfast.transfer.batch import END
+    out = []
+    while (item := source(True)) is not END:
+        out.append(item[0].key)
+    return out
+
+
+def test_lister_hands_out_the_first_page_before_its_thread_starts_and_then_every_page(tmp_path):
+    from cosfast.transfer.batch import BatchOptions, Lister, Reporter, Selector, listed_source
+    pages, keys = _pages(5, 3)
+    asked = []
+
+    def list_page(marker):
+        asked.append(marker)
+        return pages[marker]
+
+    lister = Lister(list_page, 2, pages[""])
+    source = listed_source(lister, Selector("k/", str(tmp_path), BatchOptions(), Reporter(BatchOptions())))
+    assert [source(False)[0].key for _ in range(3)] == keys[:3]  # no thread yet, nothing listed
+    assert source(False) is None and asked == []
+    lister.start()
+    assert _drain(source) == keys[3:]
+    lister.join(5)
+    assert asked == [keys[2], keys[5], keys[8], keys[11]] and lister.error is None
+
+
+def test_lister_of_one_page_ends_without_listing_and_a_failed_page_ends_it_with_the_error(tmp_path):
+    from cosfast.transfer.batch import BatchOptions, Lister, Reporter, Selector, listed_source
+    pages, keys = _pages(1, 4)
+    lister = Lister(lambda marker: pytest.fail("listed again"), 4, pages[""])
+    selector = Selector("k/", str(tmp_path), BatchOptions(), Reporter(BatchOptions()))
+    assert _drain(listed_source(lister, selector)) == keys  # END queued with the only page
+    lister.start()
+    lister.join(5)
+    assert lister.error is None
+
+    pages, keys = _pages(3, 2)
+
+    def failing(marker):
+        raise OSError("listing refused")
+
+    lister = Lister(failing, 4, pages[""])
+    lister.start()
+    assert _drain(listed_source(lister, Selector("k/", str(tmp_path / "b"), BatchOptions(),
+                                                 Reporter(BatchOptions())))) == keys[:2]
+    lister.join(5)
+    assert isinstance(lister.error, OSError) and "listing refused" in str(lister.error)
