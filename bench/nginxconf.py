@@ -4,7 +4,13 @@ Path-style ``/<bucket>/<key>`` comes straight from the corpus root. Virtual-host
 official SDK configured with ``IP=``/``Port=`` sends ``Host: <bucket>.cos.<region>.myqcloud.com``
 and ``/<key>``) are served from ``<root>/<bucket>``. Every object gets COS's
 ``x-cos-hash-crc64ecma`` header, and ``GET /?prefix=...`` answers List Objects (v1) from
-pre-rendered pages chosen by ``marker``, so listing clients work against a plain sendfile server.
+pre-rendered pages chosen by ``max-keys`` and ``marker``, so listing clients work against a plain
+sendfile server.
+
+Pages come in chains, one per first-page size in FIRST_PAGE_SIZES: a first page of that many
+keys (``max-keys`` of that size, no marker), then pages of PAGE_SIZE keys (``max-keys`` 1000, the
+marker the page before gave). COS honours ``max-keys``; serving 1000 keys to a client that asked
+for fewer would make its first page cost what COS never charges.
 """
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ from xml.sax.saxutils import escape
 from bench.corpus import Corpus
 
 PAGE_SIZE = 1000  # COS's default and maximum max-keys
+# COS's default, and the small first page of cosfast's download_dir (FIRST_PAGE_KEYS).
+FIRST_PAGE_SIZES = (PAGE_SIZE, 100)
 
 
 def render_config(*, corpus: Corpus, port: int, state_dir: Path, list_dir: Path) -> str:
@@ -26,9 +34,10 @@ def render_config(*, corpus: Corpus, port: int, state_dir: Path, list_dir: Path)
         for uri in (f"/{bucket}/{obj.key}", f"/{obj.key}"):
             crc_entries.append(f'        "{uri}" "{obj.crc64}";')
     page_entries = []
-    for number, marker in enumerate(_page_markers(corpus)):
-        for form in {marker, quote(marker, safe="-_.~"), quote(marker, safe="/-_.~")}:
-            page_entries.append(f'        "{form}" "page-{number}.xml";')
+    for first_size in FIRST_PAGE_SIZES:
+        for number, (max_keys, marker) in enumerate(_page_requests(corpus, first_size)):
+            for form in {marker, quote(marker, safe="-_.~"), quote(marker, safe="/-_.~")}:
+                page_entries.append(f'        "{max_keys}|{form}" "{_page_name(first_size, number)}";')
     temp = state_dir / "tmp"
     return f"""
 worker_processes 1;
@@ -55,7 +64,12 @@ http {{
         default "";
 {chr(10).join(crc_entries)}
     }}
-    map $arg_marker $list_page {{
+    # $arg_ cannot name "max-keys" (the hyphen ends the variable's name): a regex finds it.
+    map $args $list_max_keys {{
+        default "{PAGE_SIZE}";
+        "~(?:^|&)max-keys=(?<max_keys>[0-9]+)(?:&|$)" $max_keys;
+    }}
+    map "$list_max_keys|$arg_marker" $list_page {{
         default "no-such-page";
 {chr(10).join(page_entries)}
     }}
@@ -78,22 +92,37 @@ http {{
 
 
 def write_list_pages(corpus: Corpus, list_dir: Path) -> None:
-    """List Objects (v1) pages of the corpus prefix, as COS shapes them (NextMarker when truncated)."""
+    """List Objects (v1) pages of the corpus prefix, as COS shapes them (NextMarker when
+    truncated), for every chain (see the module docstring)."""
     list_dir.mkdir(parents=True, exist_ok=True)
     objects = sorted(corpus.objects, key=lambda o: o.key)
-    pages = [objects[i:i + PAGE_SIZE] for i in range(0, len(objects), PAGE_SIZE)] or [[]]
-    for number, page in enumerate(pages):
-        truncated = number < len(pages) - 1
-        contents = "".join(_contents_entry(o.key, corpus.path(o).stat()) for o in page)
-        next_marker = f"<NextMarker>{escape(page[-1].key)}</NextMarker>" if truncated else ""
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult>'
-            f"<Name>{corpus.bucket}</Name><EncodingType></EncodingType><Prefix>{escape(corpus.prefix)}</Prefix>"
-            f"<Marker></Marker><MaxKeys>{PAGE_SIZE}</MaxKeys><Delimiter></Delimiter>"
-            f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>{next_marker}{contents}"
-            "</ListBucketResult>"
-        )
-        (list_dir / f"page-{number}.xml").write_text(body)
+    entries = {o.key: _contents_entry(o.key, corpus.path(o).stat()) for o in objects}
+    for first_size in FIRST_PAGE_SIZES:
+        pages = _chain(objects, first_size)
+        requests = _page_requests(corpus, first_size)
+        for number, page in enumerate(pages):
+            truncated = number < len(pages) - 1
+            max_keys, marker = requests[number]
+            next_marker = f"<NextMarker>{escape(page[-1].key)}</NextMarker>" if truncated else ""
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult>'
+                f"<Name>{corpus.bucket}</Name><EncodingType></EncodingType><Prefix>{escape(corpus.prefix)}</Prefix>"
+                f"<Marker>{escape(marker)}</Marker><MaxKeys>{max_keys}</MaxKeys><Delimiter></Delimiter>"
+                f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>{next_marker}"
+                f"{''.join(entries[o.key] for o in page)}</ListBucketResult>"
+            )
+            (list_dir / _page_name(first_size, number)).write_text(body)
+
+
+def _chain(objects: list, first_size: int) -> list[list]:
+    """The pages of one chain: ``first_size`` objects, then PAGE_SIZE at a time."""
+    pages = [objects[:first_size]]
+    pages += [objects[i:i + PAGE_SIZE] for i in range(first_size, len(objects), PAGE_SIZE)]
+    return pages
+
+
+def _page_name(first_size: int, number: int) -> str:
+    return f"page-{first_size}-{number}.xml"
 
 
 def _contents_entry(key: str, stat: os.stat_result) -> str:
@@ -108,7 +137,8 @@ def _contents_entry(key: str, stat: os.stat_result) -> str:
     )
 
 
-def _page_markers(corpus: Corpus) -> list[str]:
-    """The marker that asks for each page: empty for the first, then the last key of the one before."""
-    keys = sorted(o.key for o in corpus.objects)
-    return [""] + [keys[i - 1] for i in range(PAGE_SIZE, len(keys), PAGE_SIZE)]
+def _page_requests(corpus: Corpus, first_size: int) -> list[tuple[int, str]]:
+    """(max-keys, marker) that ask for each page of a chain: no marker for the first, then the
+    last key of the page before."""
+    pages = _chain(sorted(corpus.objects, key=lambda o: o.key), first_size)
+    return [(first_size, "")] + [(PAGE_SIZE, page[-1].key) for page in pages[:-1]]

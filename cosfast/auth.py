@@ -58,10 +58,24 @@ def _encode(value: Any) -> str:
 
 
 # The signing key depends only on the secret and the key time, which changes once a second:
-# one HMAC saved per request in between.
+# one HMAC saved per request in between. What is kept is the HMAC-SHA1 of that key with its
+# padded key already hashed in (RFC 2104: H(K^opad, H(K^ipad, m))): finishing it for one
+# message takes two hash copies, less than half of what hmac.digest spends per call.
 @functools.lru_cache(maxsize=4)
-def _sign_key(secret_key: str, sign_time: str) -> str:
-    return hmac.digest(to_bytes(secret_key), to_bytes(sign_time), "sha1").hex()
+def _keyed_sha1(secret_key: str, sign_time: str) -> tuple:
+    sign_key = hmac.digest(to_bytes(secret_key), to_bytes(sign_time), "sha1").hex().encode("ascii")
+    block = sign_key.ljust(64, b"\0")  # a hex SHA-1 (40 bytes) is shorter than SHA-1's block
+    return (hashlib.sha1(bytes(b ^ 0x36 for b in block)), hashlib.sha1(bytes(b ^ 0x5C for b in block)))
+
+
+def _hmac_sha1_hex(secret_key: str, sign_time: str, message: bytes) -> str:
+    """hmac.new(the signing key, message, sha1).hexdigest()."""
+    inner_start, outer_start = _keyed_sha1(secret_key, sign_time)
+    inner = inner_start.copy()
+    inner.update(message)
+    outer = outer_start.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 def _canonical(pairs: Mapping) -> dict:
@@ -111,8 +125,7 @@ def sign(method: str, key: Optional[str], params: Mapping, headers: Mapping, sec
     start = int(time.time()) if now is None else now
     sign_time = f"{start - 60};{start + expire}"
     str_to_sign = f"sha1\n{sign_time}\n{hashlib.sha1(to_bytes(format_str)).hexdigest()}\n"
-    sign_key = _sign_key(secret_key, sign_time)
-    signature = hmac.digest(to_bytes(sign_key), to_bytes(str_to_sign), "sha1").hex()
+    signature = _hmac_sha1_hex(secret_key, sign_time, to_bytes(str_to_sign))
     return (
         f"q-sign-algorithm=sha1&q-ak={secret_id}&q-sign-time={sign_time}"
         f"&q-key-time={sign_time}&q-header-list={';'.join(sorted(headers))}"

@@ -52,8 +52,11 @@ _WINDOW_PER_CONNECTION = 4
 _RESULTS_PER_MESSAGE = 16
 # How often the parent looks for newly listed objects while workers have room for them.
 _LISTING_POLL_SECONDS = 0.005
-# How long the parent waits for a stopped worker to exit before killing it.
+# How long the parent waits for a stopped worker to exit before killing it, looking first after
+# the first pause, then after twice as long each time, up to the last.
 _EXIT_GRACE_SECONDS = 10.0
+_FIRST_EXIT_POLL_SECONDS = 0.0002
+_LAST_EXIT_POLL_SECONDS = 0.005
 # Exit statuses of a worker.
 _EXIT_OK, _EXIT_PARENT_GONE, _EXIT_FAILED = 0, 3, 70
 
@@ -202,13 +205,16 @@ def _work(conn: Connection, *, bucket: str, request_for: RequestFor, options: Ba
 
     try:
         engine.run(batch.jobs(), on_progress=batch.on_bytes, on_tick=tick)
+        # The last results go out before the clean-up: the parent can finish the batch's
+        # summary while this process closes its connections and drops its recycled pages.
+        outbox.flush()
     except BaseException as exc:
         batch.abandon_all(exc)
         raise
     finally:
         engine.close()
         partwriter.release_recycled()
-    outbox.flush()
+    outbox.flush()  # anything the clean-up logged
     conn.send(None)
 
 
@@ -404,6 +410,7 @@ class WorkerPool:
         if worker.exit_status is not None:
             return
         deadline = time.monotonic() + _EXIT_GRACE_SECONDS
+        pause = _FIRST_EXIT_POLL_SECONDS  # a worker that said it is done exits within a millisecond
         while True:
             pid, status = os.waitpid(worker.pid, os.WNOHANG)
             if pid:
@@ -414,4 +421,5 @@ class WorkerPool:
                     return
                 os.kill(worker.pid, signal.SIGKILL)
                 deadline = float("inf")
-            time.sleep(0.005)
+            time.sleep(pause)
+            pause = min(pause * 2, _LAST_EXIT_POLL_SECONDS)

@@ -4,10 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Optional, Union
 
-# ASCII digits only: str.isdigit() and a Unicode \d also accept "²" or "٣", which int()
-# refuses or reads as a number no server meant.
+# ASCII digits only: a Unicode \d also accepts "²" or "٣", which int() refuses or reads as a
+# number no server meant.
 _CONTENT_RANGE = re.compile(r"^bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)$")
-_DECIMAL = re.compile(r"[0-9]+")
 
 
 def parse_decimal(value: str | None) -> int | None:
@@ -16,7 +15,9 @@ def parse_decimal(value: str | None) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    return int(value) if _DECIMAL.fullmatch(value) else None
+    # isdigit() alone also accepts "²" or "٣"; within ASCII it is exactly [0-9]+ (and faster than
+    # a regex: two of these run per response).
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 class HeaderParser:
