@@ -78,6 +78,10 @@ def _hmac_sha1_hex(secret_key: str, sign_time: str, message: bytes) -> str:
     return outer.hexdigest()
 
 
+# For callers that build canonical pairs themselves (cosfast.request.ObjectGetTemplate).
+encode_for_signature = _encode
+
+
 def _canonical(pairs: Mapping) -> dict:
     return {_encode(k).lower(): _encode(v) for k, v in pairs.items()}
 
@@ -112,24 +116,33 @@ def canonical_params(params: Mapping, sign_params: bool) -> dict:
     return _canonical(params) if sign_params else {}
 
 
+def joined(pairs: Mapping) -> str:
+    """Canonical pairs as the signature lists them: ``k=v`` sorted, joined with ``&``."""
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs.items()))
+
+
 def sign(method: str, key: Optional[str], params: Mapping, headers: Mapping, secret_id: str, secret_key: str,
          expire: int = REQUEST_EXPIRE, now: Optional[int] = None) -> str:
     """The ``Authorization`` value from canonical ``params`` and ``headers`` (see
     ``canonical_headers``/``canonical_params``), signed at ``now`` (default: the clock)."""
-    format_str = "{}\n{}\n{}\n{}\n".format(
-        method.lower(),
-        sign_path(key),
-        "&".join(f"{k}={v}" for k, v in sorted(params.items())),
-        "&".join(f"{k}={v}" for k, v in sorted(headers.items())),
-    )
+    return sign_joined(method, key, joined(params), ";".join(sorted(params)), joined(headers),
+                       ";".join(sorted(headers)), secret_id, secret_key, expire, now)
+
+
+def sign_joined(method: str, key: Optional[str], params_joined: str, param_list: str, headers_joined: str,
+                header_list: str, secret_id: str, secret_key: str, expire: int = REQUEST_EXPIRE,
+                now: Optional[int] = None) -> str:
+    """``sign`` from the canonical parameters and headers already joined (``joined``) and their
+    names' lists (sorted, joined with ``;``): for callers that sign many alike requests."""
+    format_str = f"{method.lower()}\n{sign_path(key)}\n{params_joined}\n{headers_joined}\n"
     start = int(time.time()) if now is None else now
     sign_time = f"{start - 60};{start + expire}"
     str_to_sign = f"sha1\n{sign_time}\n{hashlib.sha1(to_bytes(format_str)).hexdigest()}\n"
     signature = _hmac_sha1_hex(secret_key, sign_time, to_bytes(str_to_sign))
     return (
         f"q-sign-algorithm=sha1&q-ak={secret_id}&q-sign-time={sign_time}"
-        f"&q-key-time={sign_time}&q-header-list={';'.join(sorted(headers))}"
-        f"&q-url-param-list={';'.join(sorted(params))}&q-signature={signature}"
+        f"&q-key-time={sign_time}&q-header-list={header_list}"
+        f"&q-url-param-list={param_list}&q-signature={signature}"
     )
 
 

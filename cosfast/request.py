@@ -12,7 +12,8 @@ from urllib.parse import urlencode, urlsplit
 
 from cosfast._version import __version__
 from cosfast._comm import quote_key_path, to_unicode
-from cosfast.auth import REQUEST_EXPIRE, SignInput, authorization, canonical_headers, canonical_params, sign
+from cosfast.auth import (REQUEST_EXPIRE, SignInput, authorization, canonical_headers, canonical_params,
+                          encode_for_signature, joined, sign_joined, signable_headers)
 from cosfast.cos_exception import CosClientError
 
 __all__ = ["ObjectGetTemplate", "PreparedRequest", "RequestSpec", "prepare_request", "DEFAULT_UA"]
@@ -34,14 +35,16 @@ def _header_value(name: str, value: Any) -> bytes:
     return raw
 
 
+def header_line(name: str, value: bytes) -> bytes:
+    """A line for ``pycurl.HTTPHEADER``. An empty value uses curl's ``Name;`` form, because
+    ``Name:`` would tell curl to drop the header."""
+    key = name.encode("latin-1")
+    return key + b";" if value == b"" else key + b": " + value
+
+
 def header_lines(headers: Mapping) -> list:
-    """Lines for ``pycurl.HTTPHEADER`` from name -> bytes value. An empty value uses curl's
-    ``Name;`` form, because ``Name:`` would tell curl to drop the header."""
-    lines = []
-    for name, value in headers.items():
-        key = name.encode("latin-1")
-        lines.append(key + b";" if value == b"" else key + b": " + value)
-    return lines
+    """Lines for ``pycurl.HTTPHEADER`` from name -> bytes value."""
+    return [header_line(name, value) for name, value in headers.items()]
 
 
 @dataclass(frozen=True)
@@ -150,10 +153,12 @@ class ObjectGetTemplate:
         self._query = "?" + urlencode(list(params.items())) if params else ""
         self._host = config.get_host(Bucket=bucket) if config._ip else None
         self._fixed = {name: _header_value(name, value) for name, value in headers.items()}
-        self._canonical_params = canonical_params(params, config._sign_params)
+        canonical = canonical_params(params, config._sign_params)
+        self._params_joined, self._param_list = joined(canonical), ";".join(sorted(canonical))
         self._params = dict(params)
         # Keyed by the security token, which a CredentialInstance may rotate between requests.
         self._tail: tuple = (object(), {}, {})
+        self._plans: dict = {}  # (token, per-request header names) -> _RenderPlan
 
     @property
     def params(self) -> dict:
@@ -175,19 +180,64 @@ class ObjectGetTemplate:
             self._tail = (token, tail, canonical_headers(fixed, url_host, config._sign_host))
         return self._tail
 
+    def _plan_for(self, token: Optional[str], names: tuple) -> "_RenderPlan":
+        plan = self._plans.get((token, names))
+        if plan is None:
+            if len(self._plans) >= _MAX_PLANS:  # a rotating token: keep only recent ones
+                self._plans.clear()
+            plan = self._plans[(token, names)] = _RenderPlan(self, token, names)
+        return plan
+
     def render(self, key: str, per_request: Mapping) -> tuple:
-        """(URL, header lines) of the GET of ``key``."""
+        """(URL, header lines) of the GET of ``key``: the lines of ``{**fixed headers,
+        **per_request, **added headers, "Authorization": ...}`` in that dict's order."""
         if not key:
             raise CosClientError("Key is required not empty")
         config = self._config
         secret_id, secret_key, token = config.credentials()
-        _, tail, canonical_fixed = self._tail_for(token)
-        own = {name: _header_value(name, value) for name, value in per_request.items()}
-        wire = {**self._fixed, **own, **tail}
+        names = tuple(per_request)
+        plan = self._plan_for(token, names)
+        own = [_header_value(name, value) for name, value in per_request.items()]
+        lines = [line if type(line) is bytes else header_line(names[line], own[line]) for line in plan.lines]
         if not config._anonymous:
             _check_keys(secret_id, secret_key)
-            signed = {**canonical_fixed, **canonical_headers(own, None, False)}
-            wire["Authorization"] = sign("GET", key, self._canonical_params, signed, secret_id,
-                                         secret_key).encode("ascii")
+            headers_joined = "&".join([piece if type(piece) is str else piece[0] + encode_for_signature(own[piece[1]])
+                                       for piece in plan.signed])
+            authorization_line = b"Authorization: " + sign_joined(
+                "GET", key, self._params_joined, self._param_list, headers_joined, plan.header_list, secret_id,
+                secret_key).encode("ascii")
+            if plan.authorization_at is None:
+                lines.append(authorization_line)
+            else:
+                lines[plan.authorization_at] = authorization_line
         url = self._url_prefix + quote_key_path(to_unicode(key)) + self._query
-        return url, header_lines(wire)
+        return url, lines
+
+
+# Render plans an ObjectGetTemplate keeps (one per security token and set of per-request headers).
+_MAX_PLANS = 16
+
+
+class _RenderPlan:
+    """What ObjectGetTemplate.render does alike for every request with the same per-request
+    header names and security token: the header lines in the order of the wire dict, with the
+    index of a per-request header where its value goes; the signed headers as sorted ``k=v``
+    pieces, with ``(k=, index)`` where a per-request value is encoded in; the signed names'
+    list; and where Authorization goes (None: at the end)."""
+
+    __slots__ = ("lines", "signed", "header_list", "authorization_at")
+
+    def __init__(self, template: ObjectGetTemplate, token: Optional[str], names: tuple) -> None:
+        _, tail, canonical_fixed = template._tail_for(token)
+        slot_of = {name: index for index, name in enumerate(names)}  # a repeated name: its last value
+        wire_order = {**template._fixed, **slot_of, **tail}
+        self.lines: list = [header_line(name, tail[name]) if name in tail
+                            else slot_of[name] if name in slot_of
+                            else header_line(name, template._fixed[name]) for name in wire_order]
+        names_in_order = list(wire_order)
+        self.authorization_at = names_in_order.index("Authorization") if "Authorization" in wire_order else None
+        signed_slots = {encode_for_signature(name).lower(): slot_of[name] for name in signable_headers(slot_of)}
+        signed = {**canonical_fixed, **signed_slots}
+        self.header_list = ";".join(sorted(signed))
+        self.signed: list = [f"{name}={signed[name]}" if type(signed[name]) is str else (f"{name}=", signed[name])
+                             for name in sorted(signed)]
