@@ -76,6 +76,43 @@ def test_automatic_choice_stays_in_process_with_other_threads_running():
         other.join()
 
 
+def _dealt(count: int, path_length: int, windows=(64, 64)) -> list[int]:
+    """How many of ``count`` placed objects WorkerPool._top_up gives each of two workers (real
+    pipes; the messages are read back from the workers' ends)."""
+    from multiprocessing import Pipe
+
+    from cosfast.transfer.batch import END
+    from cosfast.transfer.batch_workers import WorkerPool, _Worker
+
+    ends, workers = [], []
+    for window in windows:
+        parent_end, child_end = Pipe()
+        ends.append(child_end)
+        workers.append(_Worker(pid=0, conn=parent_end, window=window))
+    items = iter([(ListedObject(f"k{i:04d}", 1, '"e"', ""), "/" + "p" * path_length, True) for i in range(count)])
+    assert WorkerPool(workers)._top_up(lambda block: next(items, None), workers) is False  # no END given
+    got = []
+    for end in ends:
+        got.append(len(end.recv()) if end.poll() else 0)
+        assert not end.poll()  # one message each
+    assert [len(w.outstanding) for w in workers] == got
+    return got
+
+
+def test_a_short_listing_is_shared_between_the_workers():
+    assert _dealt(100, 20) == [50, 50]
+    assert _dealt(3, 20) == [2, 1]
+    assert _dealt(500, 20) == [64, 64]  # each up to its window
+    assert _dealt(100, 20, windows=(64, 10)) == [64, 10]
+
+
+def test_the_work_outstanding_at_a_worker_stays_below_a_socket_buffer():
+    # 4000-character paths: a window's worth would not fit a socket buffer; bytes bound it.
+    dealt = _dealt(100, 4000)
+    assert dealt[0] == dealt[1] and 0 < dealt[0] < 64
+    assert dealt[0] * 3 * 4000 < 208 * 1024
+
+
 AUTO_SCRIPT = textwrap.dedent("""
     import glob, json, os, sys, threading
     sys.path.insert(0, {root!r})
