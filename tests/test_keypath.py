@@ -142,7 +142,7 @@ def test_folder_placed_first_refuses_the_file(tmp_path):
         tree.place("a/b")
 
 
-def test_make_folder_tells_which_folders_are_new_in_this_run(tmp_path):
+def test_make_folder_tells_which_folders_are_new_or_empty(tmp_path):
     # A batch looks for an earlier local copy only in folders that existed before the run.
     (tmp_path / "old").mkdir()
     tree = LocalTree(str(tmp_path / "root"))
@@ -151,12 +151,17 @@ def test_make_folder_tells_which_folders_are_new_in_this_run(tmp_path):
     assert tree.make_folder(tree.place("x/y/w")) is True  # remembered, not looked up again
     assert tree.make_folder(tree.place("top")) is True  # the root itself was made by make_root
 
+    (tmp_path / "root" / "x" / "y" / "z").write_bytes(b"from the first run")
     again = LocalTree(str(tmp_path / "root"))
     assert again.make_root() is False
     assert again.make_folder(again.place("x/y/v")) is False
     assert again.make_folder(again.place("x/new/v")) is True
     existing = LocalTree(str(tmp_path))
-    assert existing.make_root() is False and existing.make_folder(existing.place("old/a")) is False
+    assert existing.make_root() is False
+    assert existing.make_folder(existing.place("old/a")) is True  # it exists, but holds nothing
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "f").write_bytes(b"")
+    assert existing.make_folder(existing.place("full/a")) is False
 
 
 def test_make_root_refuses_a_file_in_its_place(tmp_path):

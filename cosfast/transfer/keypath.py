@@ -152,8 +152,8 @@ class LocalTree:
         self.path_max = _limit(self.root, "PC_PATH_MAX", _DEFAULT_PATH_MAX)
         self._files: dict[str, str] = {}  # relative path -> key that placed a file there
         self._folders: dict[str, str] = {}  # relative path -> first key that needed the folder
-        # Absolute folders made (or found) by make_root/make_folder -> True if this tree created
-        # it: a folder that did not exist before this run holds no file from an earlier one.
+        # Absolute folders made (or found) by make_root/make_folder -> True if the folder was new
+        # or empty when this tree first met it: it then holds no file from an earlier run.
         self._made: dict[str, bool] = {}
 
     def place(self, key: str) -> Placement:
@@ -188,14 +188,14 @@ class LocalTree:
         return Placement(key=key, path=path, relative=rel, folder=folder)
 
     def make_root(self) -> bool:
-        """Creates the local folder itself (and its parents) if missing; True if it was. A file
-        in the way raises FileExistsError or NotADirectoryError."""
+        """Creates the local folder itself (and its parents) if missing; True if it was new or
+        is empty. A file in the way raises FileExistsError or NotADirectoryError."""
         return self._make(self.root)
 
     def make_folder(self, placement: Placement) -> bool:
         """Creates the folder a placement needs (its own for a folder marker, else its parent).
-        True if the folder is new in this run (this tree created it, or it is the root and
-        make_root created it): then no earlier file can be at the placement's path.
+        True if the folder was new or empty when this tree first met it (made by this tree, or
+        by make_root for the root): then no earlier file can be at the placement's path.
 
         A local file in the way is a PathConflictError for this key."""
         folder = placement.path if placement.folder else os.path.dirname(placement.path)
@@ -210,8 +210,8 @@ class LocalTree:
             ) from None
 
     def _make(self, folder: str) -> bool:
-        """mkdir -p that tells whether ``folder`` itself was created (by this call or earlier
-        by this tree); a file in the way raises FileExistsError or NotADirectoryError."""
+        """mkdir -p that tells whether ``folder`` itself was new (created by this call or earlier
+        by this tree) or empty; a file in the way raises FileExistsError or NotADirectoryError."""
         fresh = self._made.get(folder)
         if fresh is not None:
             return fresh
@@ -230,7 +230,17 @@ class LocalTree:
                 fresh = False
         except FileExistsError:
             fresh = False
-        if not fresh and not os.path.isdir(folder):
-            raise FileExistsError(f"{folder!r} is not a folder")
+        if not fresh:
+            if not os.path.isdir(folder):
+                raise FileExistsError(f"{folder!r} is not a folder")
+            fresh = _is_empty(folder)  # say, a folder made for the download beforehand
         self._made[folder] = fresh
         return fresh
+
+
+def _is_empty(folder: str) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False  # cannot list it: look for each file instead
