@@ -475,6 +475,36 @@ def test_full_disk_fails_before_the_first_get(emulator, tmp_path, rng):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("size,limit,preallocated", [
+    (3 * MIB, MIB, True),  # one GET, but more than a stage: preallocated, so the disk fails first
+    (600 * 1024, 256 * 1024, False),  # fits one stage: sized sparse, written once it has arrived
+], ids=["single-get-preallocated", "one-stage-object"])
+def test_a_full_disk_under_a_single_get_is_a_clear_error_and_leaves_nothing(emulator, tmp_path, rng, size, limit,
+                                                                            preallocated):
+    emulator.put("small", rng.randbytes(size))
+    (tmp_path / "small").write_bytes(b"the old copy")
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+        from cosfast import CosConfig, CosS3Client, CosClientError
+        client = CosS3Client(CosConfig(**{emulator.sdk_config()!r}))
+        try:
+            client.download_file({emulator.bucket!r}, "small", {str(tmp_path / "small")!r})
+        except CosClientError as e:
+            print("ERROR", e)
+            sys.exit(3)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": REPO_ROOT},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert "File too large" in result.stdout
+    if preallocated:
+        assert gets(emulator, "small") == []
+    assert [p.name for p in tmp_path.iterdir()] == ["small"]
+    assert (tmp_path / "small").read_bytes() == b"the old copy"
+
+
 def test_official_sdk_and_cosfast_download_identical_bytes(emulator, tmp_path, rng):
     import qcloud_cos
 
