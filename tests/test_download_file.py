@@ -453,24 +453,30 @@ def test_dump_record_dir_holds_the_record(emulator, tmp_path, rng):
     assert list(records.iterdir()) == [] and leftovers(out) == []
 
 
-def test_full_disk_fails_before_the_first_get(emulator, tmp_path, rng):
-    emulator.put("obj", rng.randbytes(3 * MIB))
+def _download_with_file_size_limit(emulator, key: str, dest: Path, limit: int, **kwargs) -> str:
+    """download_file in a process whose files cannot grow past ``limit`` bytes (RLIMIT_FSIZE: the
+    write fails as on a full disk); returns the CosClientError's text (the process must raise one)."""
     script = textwrap.dedent(f"""
         import resource, signal, sys
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (MIB, MIB))
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
         from cosfast import CosConfig, CosS3Client, CosClientError
         client = CosS3Client(CosConfig(**{emulator.sdk_config()!r}))
         try:
-            client.download_file({emulator.bucket!r}, "obj", {str(tmp_path / "o")!r}, PartSize=1)
+            client.download_file({emulator.bucket!r}, {key!r}, {str(dest)!r}, **{kwargs!r})
         except CosClientError as e:
             print("ERROR", e)
             sys.exit(3)
-    """).replace("MIB", str(MIB))
+    """)
     result = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": REPO_ROOT},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 3, result.stderr
-    assert "File too large" in result.stdout
+    return result.stdout
+
+
+def test_full_disk_fails_before_the_first_get(emulator, tmp_path, rng):
+    emulator.put("obj", rng.randbytes(3 * MIB))
+    assert "File too large" in _download_with_file_size_limit(emulator, "obj", tmp_path / "o", MIB, PartSize=1)
     assert gets(emulator, "obj") == []  # only the HEAD went out
     assert list(tmp_path.iterdir()) == []
 
@@ -483,22 +489,7 @@ def test_a_full_disk_under_a_single_get_is_a_clear_error_and_leaves_nothing(emul
                                                                             preallocated):
     emulator.put("small", rng.randbytes(size))
     (tmp_path / "small").write_bytes(b"the old copy")
-    script = textwrap.dedent(f"""
-        import resource, signal, sys
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
-        from cosfast import CosConfig, CosS3Client, CosClientError
-        client = CosS3Client(CosConfig(**{emulator.sdk_config()!r}))
-        try:
-            client.download_file({emulator.bucket!r}, "small", {str(tmp_path / "small")!r})
-        except CosClientError as e:
-            print("ERROR", e)
-            sys.exit(3)
-    """)
-    result = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": REPO_ROOT},
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 3, result.stderr
-    assert "File too large" in result.stdout
+    assert "File too large" in _download_with_file_size_limit(emulator, "small", tmp_path / "small", limit)
     if preallocated:
         assert gets(emulator, "small") == []
     assert [p.name for p in tmp_path.iterdir()] == ["small"]
