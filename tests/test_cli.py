@@ -326,9 +326,12 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_no_half_files(emulator, tmp_path
     emulator.add_fault(Fault("slow", bucket=emulator.bucket, rate=50_000, times=None))
     emulator.clear_log()
     child_env = dict(CLEAN_ENV, PYTHONPATH=REPO_ROOT, **emulator_env(emulator))
+    # A test run started in the background (``cmd &``, nohup) has SIGINT ignored, and a child
+    # inherits that: the CLI would rightly keep ignoring Ctrl-C, as a background job should.
     proc = subprocess.Popen([sys.executable, "-m", "cosfast", "get", "-r", *processes, f"cos://{emulator.bucket}/slow/",
                              str(tmp_path / "out")], env=child_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while not any(r.method == "GET" and r.key and r.bytes_sent > 0 for r in emulator.request_log):
