@@ -34,8 +34,8 @@ def render_config(*, corpus: Corpus, port: int, state_dir: Path, list_dir: Path)
         for uri in (f"/{bucket}/{obj.key}", f"/{obj.key}"):
             crc_entries.append(f'        "{uri}" "{obj.crc64}";')
     page_entries = []
-    for first_size in FIRST_PAGE_SIZES:
-        for number, (max_keys, marker) in enumerate(_page_requests(corpus, first_size)):
+    for first_size, pages in _chains(corpus):
+        for number, (max_keys, marker) in enumerate(_page_requests(pages, first_size)):
             for form in {marker, quote(marker, safe="-_.~"), quote(marker, safe="/-_.~")}:
                 page_entries.append(f'        "{max_keys}|{form}" "{_page_name(first_size, number)}";')
     temp = state_dir / "tmp"
@@ -95,11 +95,9 @@ def write_list_pages(corpus: Corpus, list_dir: Path) -> None:
     """List Objects (v1) pages of the corpus prefix, as COS shapes them (NextMarker when
     truncated), for every chain (see the module docstring)."""
     list_dir.mkdir(parents=True, exist_ok=True)
-    objects = sorted(corpus.objects, key=lambda o: o.key)
-    entries = {o.key: _contents_entry(o.key, corpus.path(o).stat()) for o in objects}
-    for first_size in FIRST_PAGE_SIZES:
-        pages = _chain(objects, first_size)
-        requests = _page_requests(corpus, first_size)
+    entries = {o.key: _contents_entry(o.key, corpus.path(o).stat()) for o in corpus.objects}
+    for first_size, pages in _chains(corpus):
+        requests = _page_requests(pages, first_size)
         for number, page in enumerate(pages):
             truncated = number < len(pages) - 1
             max_keys, marker = requests[number]
@@ -114,11 +112,13 @@ def write_list_pages(corpus: Corpus, list_dir: Path) -> None:
             (list_dir / _page_name(first_size, number)).write_text(body)
 
 
-def _chain(objects: list, first_size: int) -> list[list]:
-    """The pages of one chain: ``first_size`` objects, then PAGE_SIZE at a time."""
-    pages = [objects[:first_size]]
-    pages += [objects[i:i + PAGE_SIZE] for i in range(first_size, len(objects), PAGE_SIZE)]
-    return pages
+def _chains(corpus: Corpus) -> list[tuple[int, list[list]]]:
+    """(first-page size, its pages) for every chain: the objects in key order, ``first_size`` of
+    them, then PAGE_SIZE at a time."""
+    objects = sorted(corpus.objects, key=lambda o: o.key)
+    return [(first_size, [objects[:first_size]] +
+             [objects[i:i + PAGE_SIZE] for i in range(first_size, len(objects), PAGE_SIZE)])
+            for first_size in FIRST_PAGE_SIZES]
 
 
 def _page_name(first_size: int, number: int) -> str:
@@ -137,8 +137,7 @@ def _contents_entry(key: str, stat: os.stat_result) -> str:
     )
 
 
-def _page_requests(corpus: Corpus, first_size: int) -> list[tuple[int, str]]:
+def _page_requests(pages: list[list], first_size: int) -> list[tuple[int, str]]:
     """(max-keys, marker) that ask for each page of a chain: no marker for the first, then the
     last key of the page before."""
-    pages = _chain(sorted(corpus.objects, key=lambda o: o.key), first_size)
     return [(first_size, "")] + [(PAGE_SIZE, page[-1].key) for page in pages[:-1]]

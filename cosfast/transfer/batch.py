@@ -271,10 +271,6 @@ class Selector:
         self._exclude = options.exclude
         self._reporter = reporter
 
-    def make_root(self) -> None:
-        """Creates the local folder (FileExistsError or NotADirectoryError if a file is there)."""
-        self.tree.make_root()
-
     def place(self, listed: ListedObject) -> Optional[PlacedObject]:
         """Where to download ``listed`` to; None if it is filtered out, refused or a folder."""
         if not self._wanted(listed.key):
@@ -297,8 +293,9 @@ class Selector:
         return not any(fnmatch.fnmatchcase(relative, p) for p in self._exclude)
 
 
-# A placed object: what was listed, the local path it goes to, and whether its folder is new in
-# this run (then nothing can be at the path yet, and the batch does not look).
+# A placed object: what was listed, the local path it goes to, and whether its folder was new or
+# empty when the batch met it (then nothing of an earlier run can be at the path, and the batch
+# does not look).
 PlacedObject = tuple[ListedObject, str, bool]
 # Where a batch takes its placed objects from: source(block) -> a PlacedObject, None for "nothing
 # yet" (only when block is False) or END once there will be no more.
@@ -364,7 +361,7 @@ class Batch:
     def _start(self, listed: ListedObject, path: str, fresh: bool) -> Optional[_ObjectOpener]:
         """An object to download becomes an opener, which an engine lane opens (lock, temp file)
         outside the engine's lock; an unchanged local copy is reported skipped, a folder in the
-        way failed. One stat for both, none in a folder that is new in this run."""
+        way failed. One stat for both, none in a folder that was new or empty (``fresh``)."""
         mtime = listing_time(listed.last_modified)
         if not fresh:
             st = local_status(path)

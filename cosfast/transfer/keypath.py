@@ -199,9 +199,6 @@ class LocalTree:
 
         A local file in the way is a PathConflictError for this key."""
         folder = placement.path if placement.folder else os.path.dirname(placement.path)
-        fresh = self._made.get(folder)
-        if fresh is not None:
-            return fresh  # thousands of keys share a few folders: no syscall for the ones already made
         try:
             return self._make(folder)
         except (FileExistsError, NotADirectoryError):
@@ -214,7 +211,7 @@ class LocalTree:
         by this tree) or empty; a file in the way raises FileExistsError or NotADirectoryError."""
         fresh = self._made.get(folder)
         if fresh is not None:
-            return fresh
+            return fresh  # thousands of keys share a few folders: no syscall for the ones already met
         try:
             os.mkdir(folder)
             fresh = True

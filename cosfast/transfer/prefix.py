@@ -26,7 +26,7 @@ def download_prefix(*, bucket: str, prefix: str, local_dir: str, list_page: List
     reporter = Reporter(options)
     selector = Selector(prefix, local_dir, options, reporter)
     try:
-        selector.make_root()
+        selector.tree.make_root()
     except (FileExistsError, NotADirectoryError):
         raise CosClientError(f"LocalDir {local_dir!r} is not a folder: a file is in its place") from None
     # The first page is listed before any thread starts: worker processes are forked from a
