@@ -251,9 +251,9 @@ def publish(temp: "partwriter.TempFile", temp_path: str, dest: str, *, fsync: bo
     the object's mtime). Raises OSError; the caller cleans up."""
     if fsync:
         temp.fsync()
-    temp.close()
     if mtime is not None:
-        os.utime(temp_path, (mtime, mtime))
+        os.utime(temp.fd, (mtime, mtime))  # by descriptor: no lookup of the path
+    temp.close()
     if temp_path != dest:
         os.replace(temp_path, dest)
 
