@@ -263,7 +263,8 @@ class _Worker:
     pid: int
     conn: Connection
     window: int
-    outstanding: dict[str, PlacedObject] = field(default_factory=dict)
+    # key -> (the placed object, its _work_bytes): the estimate is made once, when it is dealt.
+    outstanding: dict[str, tuple[PlacedObject, int]] = field(default_factory=dict)
     outstanding_bytes: int = 0
     input_closed: bool = False
     exit_status: Optional[int] = None
@@ -276,9 +277,9 @@ class _Worker:
 
     def forget(self, key: str) -> None:
         """``key``'s object is no longer outstanding."""
-        placed = self.outstanding.pop(key, None)
-        if placed is not None:
-            self.outstanding_bytes -= _work_bytes(placed)
+        entry = self.outstanding.pop(key, None)
+        if entry is not None:
+            self.outstanding_bytes -= entry[1]
 
 
 def _work_bytes(placed: PlacedObject) -> int:
@@ -339,7 +340,7 @@ class WorkerPool:
                 if item is END:
                     listing_done = True
                 else:
-                    self._send_work(max(live, key=lambda w: w.room), [item])
+                    self._send_work(max(live, key=lambda w: w.room), [(item, _work_bytes(item))])  # type: ignore[arg-type]
                 continue
             waiting_for_listing = not listing_done and any(worker.room > 0 for worker in live)
             ready = wait([worker.conn for worker in live], _LISTING_POLL_SECONDS if waiting_for_listing else None)
@@ -354,7 +355,7 @@ class WorkerPool:
         """Gives each worker newly placed objects up to its window, dealt out one at a time to
         the workers with room (the emptiest first), so that a short listing is shared rather
         than all given to one worker; True once the source ended."""
-        dealt: dict[_Worker, list[PlacedObject]] = {worker: [] for worker in live}
+        dealt: dict[_Worker, list[tuple[PlacedObject, int]]] = {worker: [] for worker in live}
         budget = {worker: _MAX_OUTSTANDING_BYTES - worker.outstanding_bytes for worker in live}
         takers = [worker for worker in sorted(live, key=lambda w: -w.room) if worker.room > 0]
         ended = False
@@ -365,19 +366,21 @@ class WorkerPool:
                     ended = item is END
                     takers = []
                     break
-                dealt[worker].append(item)  # type: ignore[arg-type]
-                budget[worker] -= _work_bytes(item)  # type: ignore[arg-type]
+                nbytes = _work_bytes(item)  # type: ignore[arg-type]
+                dealt[worker].append((item, nbytes))  # type: ignore[arg-type]
+                budget[worker] -= nbytes
             takers = [w for w in takers if len(dealt[w]) < w.room and budget[w] > 0]
         for worker, items in dealt.items():
             self._send_work(worker, items)
         return ended
 
-    def _send_work(self, worker: _Worker, items: list[PlacedObject]) -> None:
+    def _send_work(self, worker: _Worker, items: list[tuple[PlacedObject, int]]) -> None:
+        """Sends ``items`` (placed objects with their _work_bytes) to ``worker``."""
         if items:
-            worker.outstanding.update((placed[0].key, placed) for placed in items)
-            worker.outstanding_bytes += sum(map(_work_bytes, items))
+            worker.outstanding.update((entry[0][0].key, entry) for entry in items)
+            worker.outstanding_bytes += sum(nbytes for _, nbytes in items)
             self._send(worker, [(listed.key, listed.size, listed.etag, listed.last_modified, path, fresh)
-                                for listed, path, fresh in items])
+                                for (listed, path, fresh), _ in items])
 
     def _end_work(self, worker: _Worker) -> None:
         """Tells ``worker`` that no more objects will come (once)."""
@@ -411,7 +414,7 @@ class WorkerPool:
         self._reap(worker, kill=False)
         if worker.outstanding:
             reason = message or self._end_reason(worker)
-            for listed, path, _ in worker.outstanding.values():
+            for (listed, path, _), _ in worker.outstanding.values():
                 reporter.result(ObjectResult(listed.key, path, FAILED, listed.size, reason))
             worker.outstanding.clear()
             worker.outstanding_bytes = 0
