@@ -178,6 +178,25 @@ def test_callbacks_run_in_the_calling_thread_with_monotonic_progress(emulator, t
     assert children() == []  # every worker reaped
 
 
+def test_idle_workers_wait_for_a_late_listing_page(emulator, tmp_path):
+    count = 30
+    for i in range(count):
+        emulator.put(f"late/{i:02d}", payload(i, 2000))
+    # MaxKeys=10: pages of 10. The second page comes a second late, so the workers finish the
+    # first page's objects and the parent has nothing to wait for but the listing.
+    emulator.add_fault(Fault("delay", scope="listing", bucket=emulator.bucket, marker="late/09", seconds=1.0))
+    summary = client_for(emulator).download_dir(emulator.bucket, "late/", str(tmp_path), MaxKeys=10, Processes=2)
+    assert (summary.downloaded, summary.failed) == (count, [])
+    for i in range(count):
+        assert (tmp_path / f"{i:02d}").read_bytes() == payload(i, 2000)
+    log = emulator.request_log
+    (late,) = [r for r in log if r.key is None and r.query.get("marker") == "late/09"]
+    assert late.faults == ["delay"]
+    first_page = [r for r in log if r.key is not None and r.key < "late/10"]
+    assert len(first_page) == 10 and max(r.ended for r in first_page) < late.ended
+    assert children() == []
+
+
 def test_a_worker_killed_mid_batch_fails_its_objects_and_the_others_land(emulator, tmp_path):
     count = 24
     for i in range(count):

@@ -309,6 +309,41 @@ def test_a_listing_refused_raises_the_service_error(emulator, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def put_pages(emulator, count: int) -> dict[str, bytes]:
+    """``count`` objects under l/, and the tree they make under LocalDir."""
+    for i in range(count):
+        emulator.put(f"l/{i:02d}", payload(i, 500))
+    return {f"{i:02d}": payload(i, 500) for i in range(count)}
+
+
+def test_a_listing_page_refused_for_a_while_is_retried_and_every_object_lands(emulator, tmp_path):
+    expected = put_pages(emulator, 30)
+    # MaxKeys=10: pages after "", "l/09" and "l/19". The second is refused twice, then served.
+    emulator.add_fault(Fault("status", scope="listing", bucket=emulator.bucket, marker="l/09", status=503,
+                             times=2))
+    summary = client_for(emulator).download_dir(emulator.bucket, "l/", str(tmp_path), MaxKeys=10)
+    assert (summary.downloaded, summary.failed) == (30, [])
+    assert tree(tmp_path) == expected
+    assert [(r.query.get("marker"), r.status, r.faults) for r in listings(emulator)] == [
+        ("", 200, []), ("l/09", 503, ["status"]), ("l/09", 503, ["status"]), ("l/09", 200, []), ("l/19", 200, [])]
+
+
+def test_a_listing_page_refused_for_good_raises_once_the_listed_objects_land(emulator, tmp_path):
+    expected = put_pages(emulator, 30)
+    emulator.add_fault(Fault("status", scope="listing", bucket=emulator.bucket, marker="l/09", status=503,
+                             times=None))
+    client = CosS3Client(CosConfig(**emulator.sdk_config()), retry_policy=RetryPolicy(max_attempts=3, base_delay=0.01))
+    results = []
+    with pytest.raises(cosfast.CosServiceError) as info:
+        client.download_dir(emulator.bucket, "l/", str(tmp_path), MaxKeys=10, object_callback=results.append)
+    assert (info.value.get_status_code(), info.value.get_error_code()) == (503, "SlowDown")
+    # The first page was downloaded whole before the error was raised; nothing is half-written.
+    assert sorted((r.key, r.status) for r in results) == [(f"l/{i:02d}", DOWNLOADED) for i in range(10)]
+    assert tree(tmp_path) == {name: data for name, data in expected.items() if int(name) < 10}
+    assert leftovers(tmp_path) == []
+    assert [(r.query.get("marker"), r.status) for r in listings(emulator)] == [("", 200)] + [("l/09", 503)] * 3
+
+
 # -- the SDK's own recipe, with cosfast's imports -------------------------------------------------
 
 def run_sample(emulator, workdir: Path, *, use_cosfast: bool) -> None:

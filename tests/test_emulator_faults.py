@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
 import os
 import socket
+import threading
 import time
+import urllib.request
 
 import pycurl
 import pytest
-from emulator_helpers import raw_request, signed_headers
+from emulator_helpers import raw_request, sdk, signed_headers
+from qcloud_cos.cos_exception import CosServiceError
 
 from cosfast.emulator import Fault
+from cosfast.emulator.pytest_plugin import unique_bucket_name
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -23,6 +28,17 @@ def open_get(server, key, headers=None, timeout=10.0):
         "GET", "/" + key, headers=signed_headers(server, "GET", server.bucket, key, headers)
     )
     return conn, conn.getresponse()
+
+
+def public_bucket(server) -> str:
+    """A public-read bucket, so that raw anonymous requests reach GET Bucket (the SDK helper
+    cannot sign a request without a key)."""
+    return server.create_bucket(unique_bucket_name(), public_read=True)
+
+
+def list_raw(server, bucket, query=""):
+    """GET Bucket (List Objects), anonymous, over a fresh http.client connection."""
+    return raw_request(server, "GET", bucket, "", query=query, sign=False)
 
 
 def curl_get(server, key, headers=None):
@@ -203,19 +219,145 @@ def test_faults_match_by_key_and_bucket_and_are_cleared(emulator):
 @pytest.mark.parametrize(
     "bad",
     [
-        dict(kind="nope"),
-        dict(kind="slow"),
-        dict(kind="drop", method="HEAD"),
-        dict(kind="status", status=200),
-        dict(kind="redirect"),
-        dict(kind="redirect", location="http://x/", status=500),
-        dict(kind="status", nth=0),
-        dict(kind="status", times=0),
+        {"kind": "nope"},
+        {"kind": "slow"},
+        {"kind": "drop", "method": "HEAD"},
+        {"kind": "status", "status": 200},
+        {"kind": "redirect"},
+        {"kind": "redirect", "location": "http://x/", "status": 500},
+        {"kind": "status", "nth": 0},
+        {"kind": "status", "times": 0},
+        {"kind": "delay", "seconds": -1},
+        {"kind": "status", "scope": "bucket"},
+        {"kind": "status", "marker": ""},  # a marker needs scope="listing"
+        {"kind": "replace", "scope": "listing"},
+        {"kind": "drop", "scope": "listing"},
+        {"kind": "stall", "scope": "listing"},
+        {"kind": "status", "scope": "listing", "key": "k"},
+        {"kind": "status", "scope": "listing", "ranged": True},
+        {"kind": "delay", "scope": "listing", "method": "HEAD"},
     ],
 )
 def test_bad_faults_are_refused(bad):
     with pytest.raises(ValueError):
         Fault(**bad)
+
+
+def test_an_object_only_kind_for_a_listing_is_refused_by_name():
+    with pytest.raises(ValueError, match="a 'flip' fault acts on objects; scope='listing' takes"):
+        Fault(kind="flip", scope="listing")
+
+
+# -- faults for listings (GET Bucket) -------------------------------------------------------------
+
+
+def test_a_listing_fault_fires_on_listings_only(emulator):
+    bucket = public_bucket(emulator)
+    emulator.put_object(bucket, "k", b"payload")
+    fid = emulator.add_fault(
+        Fault(kind="status", scope="listing", bucket=bucket, retry_after=2, nth=2, times=2)
+    )
+    assert raw_request(emulator, "GET", bucket, "k", sign=False).status == 200
+    assert list_raw(emulator, bucket).status == 200  # nth=2: the first listing is served
+    refused = list_raw(emulator, bucket)
+    assert refused.status == 503 and refused.headers["Retry-After"] == "2"
+    assert b"<Code>SlowDown</Code>" in refused.body
+    assert raw_request(emulator, "GET", bucket, "k", sign=False).status == 200
+    assert raw_request(emulator, "HEAD", bucket, "k", sign=False).status == 200
+    assert list_raw(emulator, bucket).status == 503
+    assert b"<Key>k</Key>" in list_raw(emulator, bucket).body  # times=2: served again
+    assert emulator.fault_fired(fid) == 2
+    assert [(r.method, r.key, r.status, r.faults) for r in emulator.request_log] == [
+        ("GET", "k", 200, []),
+        ("GET", None, 200, []),
+        ("GET", None, 503, ["status"]),
+        ("GET", "k", 200, []),
+        ("HEAD", "k", 200, []),
+        ("GET", None, 503, ["status"]),
+        ("GET", None, 200, []),
+    ]
+
+
+def test_an_object_fault_for_any_key_never_fires_on_a_listing(emulator):
+    bucket = public_bucket(emulator)
+    emulator.put_object(bucket, "k", b"payload")
+    status = emulator.add_fault(Fault(kind="status", status=500, times=None))
+    delay = emulator.add_fault(Fault(kind="delay", bucket=bucket, seconds=30, times=None))
+    assert list_raw(emulator, bucket).status == 200  # within raw_request's 10 s timeout
+    assert emulator.fault_fired(status) == emulator.fault_fired(delay) == 0
+    emulator.remove_fault(delay)
+    assert raw_request(emulator, "GET", bucket, "k", sign=False).status == 500
+    assert [r.faults for r in emulator.request_log] == [[], ["status"]]
+
+
+def test_delay_holds_the_answer_without_holding_the_server(emulator):
+    bucket = public_bucket(emulator)
+    emulator.put_object(bucket, "k", b"payload")
+    fid = emulator.add_fault(Fault(kind="delay", scope="listing", seconds=1.5))
+    listed = {}
+
+    def list_slowly():
+        started = time.monotonic()
+        listed["response"] = list_raw(emulator, bucket)
+        listed["seconds"] = time.monotonic() - started
+
+    lister = threading.Thread(target=list_slowly)
+    lister.start()
+    while not emulator.fault_fired(fid):  # the listing has reached the server and waits
+        time.sleep(0.01)
+    assert raw_request(emulator, "GET", bucket, "k", sign=False).body == b"payload"
+    lister.join()
+    assert listed["seconds"] >= 1.5 - 0.05
+    assert listed["response"].status == 200 and b"<Key>k</Key>" in listed["response"].body
+    listing, get = emulator.request_log
+    assert (listing.faults, get.faults) == (["delay"], [])
+    assert get.ended < listing.ended  # served while the listing waited: the loop was free
+    emulator.add_fault(Fault(kind="delay", key="k", seconds=0.5))  # an object's delay
+    started = time.monotonic()
+    assert raw_request(emulator, "GET", bucket, "k", sign=False).body == b"payload"
+    assert time.monotonic() - started >= 0.5 - 0.05
+
+
+def test_listing_faults_match_by_marker(emulator):
+    bucket = public_bucket(emulator)
+    for key in ("a", "b", "c"):
+        emulator.put_object(bucket, key, b"x")
+    emulator.add_fault(Fault(kind="status", scope="listing", marker="b", status=500, times=None))
+    emulator.add_fault(
+        Fault(kind="redirect", scope="listing", marker="", location="http://127.0.0.2:9/")
+    )
+    first = list_raw(emulator, bucket, "max-keys=1")
+    assert first.status == 302 and first.headers["Location"] == "http://127.0.0.2:9/"
+    assert b"<NextMarker>a</NextMarker>" in list_raw(emulator, bucket, "max-keys=1").body
+    assert list_raw(emulator, bucket, "marker=a&max-keys=1").status == 200
+    second = list_raw(emulator, bucket, "marker=b&max-keys=1")
+    assert second.status == 500 and b"<Code>InternalError</Code>" in second.body
+    assert list_raw(emulator, bucket, "marker=b&max-keys=1").status == 500  # times=None
+    assert b"<Key>c</Key>" not in list_raw(emulator, bucket, "max-keys=1").body
+
+
+def test_listing_faults_round_trip_as_json_and_through_the_admin_endpoint(make_emulator):
+    fault = Fault(kind="delay", scope="listing", bucket="a-1250000000", marker="", seconds=0.25)
+    assert Fault.from_json(json.loads(json.dumps(fault.to_json()))) == fault
+    server = make_emulator(admin=True)
+    bucket = server.create_bucket("adm-1250000000")
+    request = urllib.request.Request(
+        f"{server.endpoint}/-/emulator/faults",
+        data=json.dumps({"kind": "status", "scope": "listing", "marker": "m"}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        fid = json.loads(resp.read())["id"]
+    with urllib.request.urlopen(f"{server.endpoint}/-/emulator/faults", timeout=10) as resp:
+        (listed,) = json.loads(resp.read())
+    added = Fault.from_json(listed["fault"])
+    assert (added.scope, added.marker, added.status) == ("listing", "m", 503)
+    client = sdk(server)
+    client.list_objects(Bucket=bucket)  # another marker: served
+    assert server.fault_fired(fid) == 0
+    with pytest.raises(CosServiceError):
+        client.list_objects(Bucket=bucket, Marker="m")
+    assert server.fault_fired(fid) == 1
 
 
 def test_a_client_leaving_mid_body_is_logged_not_fatal(emulator):

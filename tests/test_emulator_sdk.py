@@ -186,6 +186,31 @@ def test_list_objects_url_encoding_round_trips_awkward_keys(emulator):
         assert body == b"x", key
 
 
+def test_listing_faults_reach_the_sdk_as_service_errors(emulator):
+    emulator.put("k/1", b"x")
+    emulator.put("k/2", b"x")
+    emulator.add_fault(Fault(kind="status", scope="listing", status=503, retry_after=1))
+    emulator.add_fault(Fault(kind="status", scope="listing", marker="k/1", status=500))
+    client = sdk(emulator)
+    with pytest.raises(CosServiceError) as slow_down:
+        client.list_objects(Bucket=emulator.bucket, MaxKeys=1)
+    assert (slow_down.value.get_status_code(), slow_down.value.get_error_code()) == (
+        503,
+        "SlowDown",
+    )
+    assert slow_down.value.get_request_id() == emulator.request_log[-1].request_id
+    first = client.list_objects(Bucket=emulator.bucket, MaxKeys=1)
+    assert [c["Key"] for c in first["Contents"]] == ["k/1"]
+    # Listing faults leave objects alone: the 500 for the second page is still waiting.
+    assert client.get_object(Bucket=emulator.bucket, Key="k/1")["Body"].get_raw_stream().read()
+    with pytest.raises(CosServiceError) as internal:
+        client.list_objects(Bucket=emulator.bucket, Marker=first["NextMarker"], MaxKeys=1)
+    assert (internal.value.get_status_code(), internal.value.get_error_code()) == (
+        500,
+        "InternalError",
+    )
+
+
 @pytest.mark.parametrize(
     "size,part_mib", [(300_000, 1), (3 * 1024 * 1024 + 12345, 1)], ids=["single", "parts"]
 )

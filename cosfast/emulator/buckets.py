@@ -8,7 +8,9 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from cosfast.emulator.errors import CosError
+from cosfast.emulator.faults import BEFORE_KINDS, FaultSet, answer_before, listing_candidate
 from cosfast.emulator.listing import ListPage, list_page, listing_xml, parse_list_query
+from cosfast.emulator.requestlog import RequestRecord
 from cosfast.emulator.storage import Storage
 
 XML = "application/xml"
@@ -17,18 +19,21 @@ _LIST_PARAMS = {"prefix", "delimiter", "marker", "max-keys", "encoding-type"}
 
 
 class BucketHandlers:
-    def __init__(self, storage: Storage, region: str) -> None:
+    def __init__(self, storage: Storage, faults: FaultSet, region: str) -> None:
         self.storage = storage
+        self.faults = faults
         self.region = region
 
-    async def dispatch(self, method: str, bucket: str, query: dict) -> web.StreamResponse:
+    async def dispatch(
+        self, method: str, bucket: str, query: dict, record: RequestRecord
+    ) -> web.StreamResponse:
         extra = set(query) - _LIST_PARAMS
         if extra:
             raise CosError(
                 "NotImplemented", f"bucket sub-resource {sorted(extra)[0]!r} is not emulated"
             )
         if method == "GET":
-            return self.list_objects(bucket, query)
+            return await self.list_objects(bucket, query, record)
         if method == "HEAD":
             self.storage.bucket(bucket)
             return web.Response(status=200, headers={"x-cos-bucket-region": self.region})
@@ -40,8 +45,13 @@ class BucketHandlers:
             return web.Response(status=204)
         raise CosError("MethodNotAllowed")
 
-    def list_objects(self, bucket: str, query: dict) -> web.Response:
+    async def list_objects(self, bucket: str, query: dict, record: RequestRecord) -> web.Response:
         q = parse_list_query(query)
+        faults = self.faults.select(listing_candidate(bucket, q.marker), BEFORE_KINDS)
+        record.faults += [fault.kind for fault in faults]
+        answered = await answer_before(faults)
+        if answered is not None:
+            return answered
         page, infos = self.storage.listing(bucket, lambda keys: list_page(keys, q), ListPage.keys)
         owner = bucket.rsplit("-", 1)[-1]
         body = listing_xml(bucket, q, page, infos.__getitem__, owner)

@@ -4,11 +4,17 @@ A :class:`Fault` matches requests by bucket, key, method, Range start and whethe
 is ranged; it fires on the ``nth`` matching request and the ``times - 1`` after it (``times=None``:
 every one from the nth on). Nothing misbehaves unless a fault was added.
 
+``scope`` says which requests a fault is for: ``"object"`` (the default; GET, HEAD, PUT and
+DELETE Object, so ``key=None`` means any object of the bucket) or ``"listing"`` (GET Bucket,
+List Objects: ``status``, ``redirect`` and ``delay`` only, matched by bucket and by ``marker``,
+``""`` being the first page). The scopes never mix: an object fault never fires on a listing.
+
 Kinds:
 
 ==========  ==================================================================================
 status      answer ``status`` (500/503...) with COS's error XML, ``Retry-After`` if given
 redirect    answer ``status`` (302 unless a 3xx is given) with ``Location: location``
+delay       wait ``seconds``, then answer as if there were no fault (or as the others say)
 replace     before serving, replace the object (``new_data``, or its bytes inverted): new ETag
 full200     answer a ranged GET with 200 and the whole body (as a server ignoring Range would)
 drop        close the connection after ``after_bytes`` body bytes (FIN after the bytes sent)
@@ -17,19 +23,27 @@ slow        pace the body to ``rate`` bytes per second
 flip        invert one byte at object offset ``offset`` (only requests whose body covers it)
 ==========  ==================================================================================
 
-``status``, ``redirect`` and ``replace`` are decided before the object is read (any method unless
-``method`` says); the others shape a GET's body and only match GETs that send one.
+``status``, ``redirect``, ``delay`` and ``replace`` are decided before the object is read (any
+method unless ``method`` says); the others shape a GET's body and only match GETs that send one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from dataclasses import asdict, dataclass
 
-BEFORE_KINDS = ("status", "redirect", "replace")
+from aiohttp import web
+
+from cosfast.emulator.errors import CosError, code_for_status
+
+BEFORE_KINDS = ("status", "redirect", "delay", "replace")
 BODY_KINDS = ("full200", "drop", "stall", "slow", "flip")
 KINDS = BEFORE_KINDS + BODY_KINDS
+SCOPES = ("object", "listing")
+# A listing has no object to replace and no body to shape.
+LISTING_KINDS = ("status", "redirect", "delay")
 
 
 @dataclass(frozen=True)
@@ -47,10 +61,12 @@ class Fault:
     retry_after: int | None = None  # status: seconds, sent as Retry-After
     location: str | None = None  # redirect: where to
     after_bytes: int = 0  # drop, stall
-    seconds: float = 1.0  # stall
+    seconds: float = 1.0  # stall, delay
     rate: int | None = None  # slow: bytes per second
     offset: int = 0  # flip: offset in the object
     new_data: bytes | None = None  # replace
+    scope: str = "object"  # "object" or "listing" (GET Bucket): see the module docstring
+    marker: str | None = None  # listing: match only requests for the page after this marker
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -63,6 +79,7 @@ class Fault:
             object.__setattr__(self, "method", self.method.upper())
             if self.kind in BODY_KINDS and self.method != "GET":
                 raise ValueError(f"a {self.kind!r} fault shapes a GET body; method must be GET")
+        self._check_scope()
         if self.kind == "status":
             object.__setattr__(self, "status", 503 if self.status is None else self.status)
             if not 400 <= self.status <= 599:
@@ -75,6 +92,23 @@ class Fault:
             raise ValueError("a 'slow' fault needs rate > 0 (bytes per second)")
         if self.after_bytes < 0 or self.offset < 0 or self.seconds < 0:
             raise ValueError("after_bytes, offset and seconds must be >= 0")
+
+    def _check_scope(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown fault scope {self.scope!r}; known: {', '.join(SCOPES)}")
+        if self.scope == "object":
+            if self.marker is not None:
+                raise ValueError("marker matches listing requests: it needs scope='listing'")
+            return
+        if self.kind not in LISTING_KINDS:
+            raise ValueError(
+                f"a {self.kind!r} fault acts on objects; scope='listing' takes "
+                f"{', '.join(LISTING_KINDS)}"
+            )
+        if self.key is not None or self.range_start is not None or self.ranged is not None:
+            raise ValueError("key, range_start and ranged describe object requests, not listings")
+        if self.method not in (None, "GET"):
+            raise ValueError("a listing is a GET Bucket: method must be GET or None")
 
     def to_json(self) -> dict:
         body = asdict(self)
@@ -100,10 +134,19 @@ class Candidate:
     range_start: int | None
     ranged: bool
     span: tuple[int, int] | None = None  # object bytes [first, end) the body will carry
+    scope: str = "object"
+    marker: str | None = None  # a listing's marker ("" for the first page)
+
+
+def listing_candidate(bucket: str, marker: str) -> Candidate:
+    """A GET Bucket (List Objects) request as the fault matcher sees it."""
+    return Candidate("GET", bucket, None, None, False, scope="listing", marker=marker)
 
 
 def _matches(fault: Fault, c: Candidate, phase: tuple[str, ...]) -> bool:
-    if fault.kind not in phase:
+    if fault.kind not in phase or fault.scope != c.scope:
+        return False
+    if fault.marker is not None and fault.marker != c.marker:
         return False
     if fault.kind in BODY_KINDS:
         if c.method != "GET" or c.span is None:
@@ -174,3 +217,20 @@ class FaultSet:
                     entry[2] += 1
                     out.append(fault)
         return out
+
+
+async def answer_before(faults: list[Fault]) -> web.Response | None:
+    """What the faults decided before a request is served make of it: their delays pass (on the
+    event loop, so other requests go on meanwhile), then a ``status`` fault raises COS's error
+    or a ``redirect`` answers; None: serve the request."""
+    for fault in faults:
+        if fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+    for fault in faults:
+        if fault.kind == "status":
+            headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+            code = fault.code or code_for_status(fault.status)
+            raise CosError(code, status=fault.status, headers=headers)
+        if fault.kind == "redirect":
+            return web.Response(status=fault.status, headers={"Location": fault.location})
+    return None

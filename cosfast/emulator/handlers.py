@@ -47,7 +47,7 @@ class CosHandler:
         self.parts = parts
         self.options = options
         self.objects = ObjectHandlers(parts.storage, parts.faults)
-        self.buckets = BucketHandlers(parts.storage, options.region)
+        self.buckets = BucketHandlers(parts.storage, parts.faults, options.region)
         self.admin = AdminHandlers(parts) if options.admin else None
 
     def application(self) -> web.Application:
@@ -137,7 +137,7 @@ class CosHandler:
             if anonymous and not (bucket.public_read and method in ("GET", "HEAD")):
                 raise CosError("AccessDenied")
         if target.key is None:
-            return await self.buckets.dispatch(method, target.bucket, query)
+            return await self.buckets.dispatch(method, target.bucket, query, record)
         if method in ("GET", "HEAD"):
             return await self.objects.get_or_head(request, target.bucket, target.key, query, record)
         if method == "PUT":

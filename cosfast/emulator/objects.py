@@ -8,8 +8,15 @@ from typing import BinaryIO
 from aiohttp import web
 
 from cosfast.emulator.bodies import BodyJob, Shaping, invert, send_body
-from cosfast.emulator.errors import CosError, code_for_status
-from cosfast.emulator.faults import BEFORE_KINDS, BODY_KINDS, Candidate, Fault, FaultSet
+from cosfast.emulator.errors import CosError
+from cosfast.emulator.faults import (
+    BEFORE_KINDS,
+    BODY_KINDS,
+    Candidate,
+    Fault,
+    FaultSet,
+    answer_before,
+)
 from cosfast.emulator.requestlog import RequestRecord
 from cosfast.emulator.rules import (
     check_conditions,
@@ -147,22 +154,13 @@ class ObjectHandlers:
         self, faults: list[Fault], bucket: str, key: str, record: RequestRecord
     ) -> web.Response | None:
         """Applies the faults decided before the object is read; a response ends the request."""
+        record.faults += [fault.kind for fault in faults]
         for fault in faults:
-            record.faults.append(fault.kind)
             if fault.kind == "replace":
                 await asyncio.get_running_loop().run_in_executor(
                     None, replace_object, self.storage, bucket, key, fault.new_data
                 )
-        for fault in faults:
-            if fault.kind == "status":
-                headers = (
-                    {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-                )
-                code = fault.code or code_for_status(fault.status)
-                raise CosError(code, status=fault.status, headers=headers)
-            if fault.kind == "redirect":
-                return web.Response(status=fault.status, headers={"Location": fault.location})
-        return None
+        return await answer_before(faults)
 
     async def put(
         self, request: web.Request, bucket: str, key: str, query: dict
