@@ -3,6 +3,7 @@ callbacks in the calling thread, a worker killed mid-batch, an interrupted paren
 behaviour (pages, keys, filters, faults, resume) runs in both modes in test_download_dir.py."""
 from __future__ import annotations
 
+import gc
 import glob
 import logging
 import os
@@ -12,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -287,3 +289,23 @@ def test_warnings_and_log_records_of_workers_reach_the_caller(emulator, tmp_path
     logged = [r for r in caplog.records if r.name.startswith("cosfast")]
     assert len(logged) == 6 and all("has no x-cos-hash-crc64ecma" in r.getMessage() for r in logged)
     assert all(r.process != os.getpid() for r in logged)  # they were logged in the workers
+
+
+def test_the_callers_objects_stay_collectable_after_the_workers_fork(emulator, tmp_path):
+    # The workers are forked with every object frozen (out of their garbage collections); the
+    # parent must unfreeze its own, or a cycle the caller dropped would never be collected.
+    for i in range(MIN_OBJECTS_FOR_WORKERS):
+        emulator.put(f"gc/{i:02d}", payload(i, 100))
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.self = cycle  # type: ignore[attr-defined]
+    alive = weakref.ref(cycle)
+    summary = client_for(emulator).download_dir(emulator.bucket, "gc/", str(tmp_path), Processes=2)
+    assert summary.downloaded == MIN_OBJECTS_FOR_WORKERS
+    assert gc.get_freeze_count() == 0
+    del cycle
+    gc.collect()
+    assert alive() is None
