@@ -18,8 +18,8 @@ from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from posix.unistd cimport getpid
 
 from cosfast._partwriter_common import (
-    MAX_SIZE, RECYCLE_RING, PartOverflowError, bind_python_writer, check_direct, check_part, check_range, os_error,
-    recycle_mode, ring_capacity,
+    MAX_SIZE, RECYCLE_PROBES_KEPT, RECYCLE_RING, RECYCLE_SLOW_NS, RECYCLE_SLOW_PROBES, PartOverflowError,
+    bind_python_writer, check_direct, check_part, check_range, os_error, recycle_mode, ring_capacity,
 )
 from cosfast.crc64 import KERNEL as _CRC64_KERNEL
 
@@ -199,13 +199,43 @@ RECYCLE_STEP = 4 * 1024 * 1024
 cdef uint64_t RECYCLE_STEP_C = RECYCLE_STEP
 # recycle="when-slow": where the pages written into are cheap anyway (freed a moment ago, or on
 # a machine whose freed memory stays with the kernel) the steps only cost time (10-25% measured
-# here), so such a file recycles only while the page cache is slow: a write of at least
-# _PROBE_MIN bytes slower than _PROBE_SLOW_NS per MiB (see prefetch below) grants every such
-# file in the process RECYCLE_BUDGET bytes of recycling; once they are used, writes are timed
-# again. (Recycling makes the next writes fast; when the freed pages run out they are slow
-# again and the budget is renewed.) GIL-guarded.
+# here), so such a file recycles only while the page cache is slow: its writes of at least
+# _PROBE_MIN bytes are timed, and once enough of the last ones were slow (_partwriter_common's
+# RECYCLE_SLOW_PROBES says how many, and why) every such file in the process is granted
+# RECYCLE_BUDGET bytes of recycling; once they are used, writes are timed again. (Recycling
+# makes the next writes fast; when the freed pages run out they are slow again and the budget
+# is renewed.) GIL-guarded.
 RECYCLE_BUDGET = 64 * 1024 * 1024
 cdef uint64_t _recycle_budget = 0
+cdef uint64_t _RECYCLE_SLOW_NS_C = RECYCLE_SLOW_NS
+cdef unsigned int _PROBES_KEPT_MASK = (1 << RECYCLE_PROBES_KEPT) - 1
+cdef int _RECYCLE_SLOW_PROBES_C = RECYCLE_SLOW_PROBES
+cdef unsigned int _probe_history = 0  # the last timed writes, a bit each (1: slow), newest lowest
+
+
+cdef bint _note_probe(uint64_t write_ns, uint64_t n) noexcept:
+    global _probe_history, _recycle_budget
+    cdef unsigned int bits
+    cdef int slow = 0
+    if n == 0:
+        return False
+    _probe_history = ((_probe_history << 1) | (write_ns * _MIB > _RECYCLE_SLOW_NS_C * n)) & _PROBES_KEPT_MASK
+    bits = _probe_history
+    while bits:
+        slow += bits & 1
+        bits >>= 1
+    if slow < _RECYCLE_SLOW_PROBES_C:
+        return False
+    _recycle_budget = RECYCLE_BUDGET
+    _probe_history = 0
+    return True
+
+
+def note_probe(write_ns, nbytes):
+    """Records one timed write of ``nbytes`` that took ``write_ns`` (as a "when-slow" file's
+    writes of at least 256 KiB are while no recycling budget is left); True if it granted the
+    budget."""
+    return _note_probe(write_ns, nbytes)
 cdef enum:  # the values of cosfast._partwriter_common.recycle_mode
     _RECYCLE_NEVER = 0
     _RECYCLE_WHEN_SLOW = 1
@@ -459,8 +489,8 @@ cdef class TempFile:
         recycling step when one is due."""
         global _recycle_budget
         cdef uint64_t used
-        if probed and write_ns * _MIB > _PROBE_SLOW_NS * n:
-            _recycle_budget = RECYCLE_BUDGET
+        if probed:
+            _note_probe(write_ns, n)
         if not n or not self._recycling():
             return
         if self._recycle_mode == _RECYCLE_WHEN_SLOW:

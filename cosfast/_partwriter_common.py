@@ -42,6 +42,16 @@ def ring_capacity() -> int:
 # TempFile's recycling modes (see the compiled module's RECYCLE_BUDGET).
 RECYCLE_NEVER, RECYCLE_WHEN_SLOW, RECYCLE_ALWAYS = 0, 1, 2
 
+# recycle="when-slow" recycles once RECYCLE_SLOW_PROBES of the last RECYCLE_PROBES_KEPT timed
+# writes took more than RECYCLE_SLOW_NS per MiB. Measured on the bench VM (256 KiB writes):
+# where fresh pages are cheap the median write takes ~90 us and 3-11% take 200-290 us (kernel
+# work that comes and goes), rarely (0.3-0.6%) more than 375; where the host must fault them in,
+# the slow writes take 500-1500 us (750 by median) and come three in five. One write slower than
+# 700 us/MiB granted the budget until session 12: 94% of a cheap batch's files recycled.
+RECYCLE_SLOW_NS = 1500 * 1000
+RECYCLE_PROBES_KEPT = 4
+RECYCLE_SLOW_PROBES = 2
+
 
 def recycle_mode(recycle: object) -> int:
     """The mode of TempFile's ``recycle`` argument: False, True or "when-slow"."""

@@ -11,14 +11,15 @@ import time
 from typing import Optional, Union
 
 from cosfast._partwriter_common import (
-    MAX_SIZE, RECYCLE_ALWAYS, RECYCLE_NEVER, RECYCLE_RING, RECYCLE_WHEN_SLOW, PartOverflowError, bind_python_writer,
-    check_direct, check_part, check_range, os_error, recycle_mode, ring_capacity,
+    MAX_SIZE, RECYCLE_ALWAYS, RECYCLE_NEVER, RECYCLE_PROBES_KEPT, RECYCLE_RING, RECYCLE_SLOW_NS, RECYCLE_SLOW_PROBES,
+    RECYCLE_WHEN_SLOW, PartOverflowError, bind_python_writer, check_direct, check_part, check_range, os_error,
+    recycle_mode, ring_capacity,
 )
 from cosfast.crc64 import KERNEL as CRC64_KERNEL
 from cosfast.crc64 import crc64
 
 __all__ = ["CRC64_KERNEL", "PartOverflowError", "PartSink", "TempFile", "auto_direct_paused", "bind_writer",
-           "recycle_mode", "release_recycled", "reset_auto_direct"]
+           "note_probe", "recycle_mode", "release_recycled", "reset_auto_direct"]
 
 # Errors meaning "this file system cannot preallocate", not "no space": fall back to ftruncate.
 _NO_PREALLOCATE = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
@@ -55,6 +56,7 @@ def _set_size(fd: int, size: int, preallocate: bool) -> None:
 RECYCLE_STEP = 4 * 1024 * 1024
 RECYCLE_BUDGET = 64 * 1024 * 1024  # recycle="when-slow": see the compiled module
 _recycle_budget = 0
+_probe_history: list[bool] = []  # the last timed writes: slow or not, oldest first
 _ring: list[tuple[int, bool]] = []  # (fd, wait for its writeback: it recycled all along)
 _ring_capacity = RECYCLE_RING
 _ring_pid = 0
@@ -99,6 +101,25 @@ def _ring_push(fd: int, wait: bool) -> None:
         ring.append((fd, wait))
     if oldest is not None:
         _ring_drop(*oldest)
+
+
+def note_probe(write_ns: int, nbytes: int) -> bool:
+    """Records one timed write (see the compiled module); True if it granted the budget."""
+    with _recycle_lock:
+        return _note_probe(write_ns, nbytes)
+
+
+def _note_probe(write_ns: int, nbytes: int) -> bool:
+    global _recycle_budget
+    if nbytes == 0:
+        return False
+    _probe_history.append(write_ns * _MIB > RECYCLE_SLOW_NS * nbytes)
+    del _probe_history[:-RECYCLE_PROBES_KEPT]
+    if _probe_history.count(True) < RECYCLE_SLOW_PROBES:
+        return False
+    _recycle_budget = RECYCLE_BUDGET
+    _probe_history.clear()
+    return True
 
 
 def release_recycled() -> None:
@@ -219,8 +240,8 @@ class TempFile:
         is due."""
         global _recycle_budget
         with _recycle_lock:
-            if probed and write_ns * _MIB > _PROBE_SLOW_NS * n:
-                _recycle_budget = RECYCLE_BUDGET
+            if probed:
+                _note_probe(write_ns, n)
             if not n or not self._recycling():
                 return
             if self._recycle_mode == RECYCLE_WHEN_SLOW:

@@ -938,6 +938,26 @@ def test_recycle_takes_false_true_or_when_slow(pw, tmp_path):
     temp.close()
 
 
+def test_recycling_when_slow_needs_two_slow_writes_among_the_last_four(pw):
+    # In a child: the budget a probe grants is process-wide and would reach other tests.
+    # Writes of 256 KiB as measured on the bench VM: 90 us into cheap pages, 290 us for the
+    # slowest of those, 1.2 ms for the rare outlier, 750 us into pages the host must fault in.
+    script = f"""
+import {pw.__name__} as pw
+n, cheap, odd, outlier, fresh = 256 * 1024, 90_000, 290_000, 1_200_000, 750_000
+writes = [cheap] * 4 + [odd] * 6 + [outlier] + [cheap] * 3 + [outlier] + [cheap] * 3 + [fresh, cheap, fresh]
+writes += [cheap, fresh, fresh]
+print([pw.note_probe(t, n) for t in writes])
+"""
+    proc = subprocess.run([sys.executable, "-c", script], env=child_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    granted = proc.stdout.split("\n")[0]
+    # Writes that are only slowish never count; two outliers four writes apart do not grant it;
+    # two slow writes among four do, and the count starts again after a grant.
+    assert granted == str([False] * 20 + [True] + [False, False, True])
+
+
 def test_a_file_recycling_when_slow_has_the_exact_bytes_and_crcs(pw, tmp_path):
     # Whether the page cache is slow right now is the machine's state; either way the bytes and
     # CRCs are exact and nothing is left open once the ring is released.
