@@ -9,13 +9,12 @@ nginx 1.2-1.6x as fast at ~0.6x the CPU). Where the pages written into are cheap
 metal and VMs without page reporting always; here right after other files freed their pages)
 the early writeback only costs time, 10-20% for one big file. So by default (None) a download
 recycles only where page reporting is active, and there only while its writes show the page
-cache to be slow (recycle="when-slow"), whatever the object's size: a batch of small files
-hands the pages of each file on to the files after it. Measured on session 9's VM (bench
-harness, 2000 x 256 KiB from nginx, 5 rounds): 1.90x the speed of keeping them (3551 against
-1868 files/s, 0.85 against 1.88 CPU s), and with the disk throttled to 500 MB/s (blkio; a
-scratch A/B run like the bench's, 4 rounds) still 1.31x by median. Session 8's VM measured the
-opposite for small files (0.74x), so until session 9 only objects of at least 32 MiB recycled;
-the bench's `cosfast-keep` contender keeps watching it."""
+cache to be slow (recycle="when-slow"). Small objects (one GET) are written in pieces too
+small to be timed (cosfast.transfer.single.WRITE_PIECE): such pieces get pages from the small
+free fragments that stay in the guest, which are cheap, so they recycle only while a large
+download in the same process finds the page cache slow. (Sessions 9-11 recycled small files
+too, written whole: 1.90x the speed of keeping them on session 9's VM, 2000 x 256 KiB; written
+in pieces, keeping them is faster still.)"""
 from __future__ import annotations
 
 import functools
