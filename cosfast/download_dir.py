@@ -34,9 +34,10 @@ Options (keyword-only):
   go through the page cache (written direct, 2000 x 256 KiB from nginx ran 0.66-0.69x as fast).
 - ``KeepPageCache`` (None): as download_file: where the kernel hands freed memory to the VM's
   host and writes show the page cache to be slow, the files' pages are written back and dropped
-  from the page cache as they are written (a small file's once it is closed), so the files after
-  them reuse those pages (2000 x 256 KiB from nginx: 1.90x the speed of keeping them on this VM;
-  cosfast.transfer.pagecache); True always keeps them, False always drops them.
+  from the page cache as they are written, so the files after them reuse those pages. Objects
+  of at most PartSize are written in 32 KiB pieces, which take cheap pages anyway, and keep
+  theirs unless a large object is recycling (cosfast.transfer.pagecache); True always keeps
+  them, False always drops them (a small file's once it is closed).
 - ``Kwargs``: TrafficLimit, SSE-C headers and Response* overrides, sent for every object.
   Conditions (IfMatch, IfModifiedSince, ...), Range and VersionId name one object and are refused.
 

@@ -24,9 +24,10 @@ Decisions where the SDK is silent or faulty (documented in README):
   False;
 - on a VM whose kernel hands freed memory back to the host (free page reporting), while the
   download's writes show the page cache to be slow, the file's pages are written back as it goes
-  and dropped once clean (a small file's when it is closed), so later writes reuse them instead
-  of fresh pages the host must back again (cosfast.partwriter's TempFile, recycle="when-slow";
-  the rule is in cosfast.transfer.pagecache).
+  and dropped once clean, so later writes reuse them instead of fresh pages the host must back
+  again (cosfast.partwriter's TempFile, recycle="when-slow"; the rule is in
+  cosfast.transfer.pagecache). An object of at most PartSize is written in 32 KiB pieces, which
+  take cheap pages anyway (cosfast.transfer.single.WRITE_PIECE).
   On this VM that made 1 GiB downloads 1.2-1.8x as fast at ~0.5x the CPU, and a download larger
   than memory does not push everything else out of the cache. ``KeepPageCache`` (a cosfast
   keyword): None (default) decides so, True always keeps the pages (for a file read again at
