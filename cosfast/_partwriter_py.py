@@ -4,6 +4,7 @@ Same interface and semantics as the compiled cosfast._partwriter (see its docstr
 whichever crc64 cosfast.crc64 has live, so its CRC is only as slow as that one."""
 from __future__ import annotations
 
+import collections
 import errno
 import os
 import threading
@@ -56,7 +57,8 @@ def _set_size(fd: int, size: int, preallocate: bool) -> None:
 RECYCLE_STEP = 4 * 1024 * 1024
 RECYCLE_BUDGET = 64 * 1024 * 1024  # recycle="when-slow": see the compiled module
 _recycle_budget = 0
-_probe_history: list[bool] = []  # the last timed writes: slow or not, oldest first
+# The last timed writes: slow or not, oldest first.
+_probe_history: collections.deque[bool] = collections.deque(maxlen=RECYCLE_PROBES_KEPT)
 _ring: list[tuple[int, bool]] = []  # (fd, wait for its writeback: it recycled all along)
 _ring_capacity = RECYCLE_RING
 _ring_pid = 0
@@ -114,7 +116,6 @@ def _note_probe(write_ns: int, nbytes: int) -> bool:
     if nbytes == 0:
         return False
     _probe_history.append(write_ns * _MIB > RECYCLE_SLOW_NS * nbytes)
-    del _probe_history[:-RECYCLE_PROBES_KEPT]
     if _probe_history.count(True) < RECYCLE_SLOW_PROBES:
         return False
     _recycle_budget = RECYCLE_BUDGET

@@ -282,6 +282,13 @@ class _Worker:
         if entry is not None:
             self.outstanding_bytes -= entry[1]
 
+    def forget_all(self) -> list[PlacedObject]:
+        """Every outstanding object, which no longer is."""
+        placed = [entry[0] for entry in self.outstanding.values()]
+        self.outstanding.clear()
+        self.outstanding_bytes = 0
+        return placed
+
 
 def _work_bytes(placed: PlacedObject) -> int:
     """At least the bytes of ``placed`` in a work message: 3 per character of key and path
@@ -422,10 +429,8 @@ class WorkerPool:
         self._reap(worker, kill=False)
         if worker.outstanding:
             reason = message or self._end_reason(worker)
-            for (listed, path, _), _ in worker.outstanding.values():
+            for listed, path, _ in worker.forget_all():
                 reporter.result(ObjectResult(listed.key, path, FAILED, listed.size, reason))
-            worker.outstanding.clear()
-            worker.outstanding_bytes = 0
         return False
 
     @staticmethod

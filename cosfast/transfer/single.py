@@ -85,9 +85,10 @@ class SingleGetTransfer(Settlement):
             check_not_folder(self.dest)
         acquire_lock(self._lock, self.dest)
         try:
-            # An object that fits one stage is written as its bytes arrive, in moments:
-            # preallocating it buys no early ENOSPC worth having and costs an fallocate, and on
-            # ext4 an unwritten-extent conversion at writeback (2000 x 256 KiB: 0.93x the time).
+            # An object of at most one default stage (1 MiB) is written within moments of its
+            # first byte: preallocating it buys no early ENOSPC worth having and costs an
+            # fallocate, and on ext4 an unwritten-extent conversion at writeback (2000 x 256 KiB:
+            # 0.93x the time).
             self._temp = partwriter.TempFile(self.temp_path, size, create=True, fd=self._lock.temp_fd,
                                              preallocate=size > partwriter.DEFAULT_STAGE_SIZE,
                                              recycle=recycling_for(self.options.keep_page_cache))
